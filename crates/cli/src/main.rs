@@ -1,0 +1,5 @@
+//! The `flightdeck` command (being written).
+
+fn main() -> anyhow::Result<()> {
+    Ok(())
+}

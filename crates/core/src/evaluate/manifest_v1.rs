@@ -1,0 +1,1 @@
+//! Evaluation of `manifest_v1` documents (being written).

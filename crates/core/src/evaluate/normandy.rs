@@ -1,0 +1,1 @@
+//! Evaluation of `normandy` documents (being written).

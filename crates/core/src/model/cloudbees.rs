@@ -1,0 +1,1 @@
+//! Format module `cloudbees` (being written).

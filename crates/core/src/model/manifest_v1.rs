@@ -1,0 +1,1 @@
+//! Format module `manifest_v1` (being written).

@@ -1,0 +1,1 @@
+//! Format module `normandy` (being written).

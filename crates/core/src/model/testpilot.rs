@@ -1,0 +1,1 @@
+//! Format module `testpilot` (being written).

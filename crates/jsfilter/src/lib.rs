@@ -1,0 +1,1 @@
+//! Sandboxed JavaScript for Experiments Manifest v1 `jsfilter` functions (being written).
