@@ -52,6 +52,7 @@ use crate::diagnostic::{Diagnostic, FieldPath, PathSegment, Position};
 use crate::model::Parsed;
 
 pub use emit::{target_group_to_yaml, to_yaml};
+pub(crate) use parse::parse_js_number;
 pub use validate::validate;
 
 /// A value a flag can take.
