@@ -2,7 +2,8 @@
 //!
 //! [`evaluate`] returns one [`ItemResult`] of kind `flag` per experiment under `experiments/`
 //! (archived experiments, and experiments marked `archived: true`, are skipped), with
-//! `id` = the flag name and `branch` = `None`.
+//! `id` = the flag name, `branch` = `None`, and `value` = the flag value as JSON, `None`
+//! (serialised as `null`) for the code default.
 //!
 //! How a flag is decided:
 //! 1. `enabled: false` → value `null` (the code default), reason `disabled`.
@@ -111,12 +112,7 @@ fn item_result(flag: &str, outcome: Outcome) -> ItemResult {
         matched: outcome.matched,
         reason: Some(outcome.reason),
         branch: None,
-        value: Some(
-            outcome
-                .value
-                .as_ref()
-                .map_or(serde_json::Value::Null, FlagValue::to_json),
-        ),
+        value: outcome.value.as_ref().map(FlagValue::to_json),
     }
 }
 

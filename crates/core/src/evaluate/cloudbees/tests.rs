@@ -66,7 +66,7 @@ fn decide_at(
     assert_eq!(r.kind, "flag");
     assert_eq!(r.branch, None);
     (
-        r.value.clone().unwrap(),
+        r.value.clone().unwrap_or(serde_json::Value::Null),
         r.reason.clone().unwrap(),
         r.matched,
     )
@@ -697,7 +697,7 @@ fn example_repository_evaluates() {
     let results = eval_at(&config, &ctx, at);
     let got: Vec<(String, serde_json::Value, String)> = results
         .into_iter()
-        .map(|r| (r.id, r.value.unwrap(), r.reason.unwrap()))
+        .map(|r| (r.id, r.value.unwrap_or_default(), r.reason.unwrap()))
         .collect();
     // email ada@example.com is in QA (regex), version 128.0.1 ≥ 3.0.1 → condition[0].
     assert_eq!(
