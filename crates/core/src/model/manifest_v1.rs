@@ -216,7 +216,7 @@ pub struct XpiHash {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum XpiHashError {
     /// No `:` between algorithm and digest.
-    #[error("expected `<algorithm>:<hex digest>`, e.g. `sha256:` followed by 64 hex digits")]
+    #[error("no `:` between the algorithm and the digest")]
     MissingColon,
     /// An algorithm other than `sha1` and `sha256`.
     #[error("unsupported hash algorithm `{0}`: use `sha1` or `sha256`")]
@@ -588,7 +588,7 @@ impl EntryChecker<'_> {
             Err(err) => {
                 self.error(
                     self.path.key("xpiHash"),
-                    format!("invalid `xpiHash`: {err}"),
+                    format!("expected `sha1:<40 hex>` or `sha256:<64 hex>`: {err}"),
                 );
                 None
             }

@@ -973,3 +973,53 @@ fn next_wake_up_follows_the_reference_scheduler() {
     )]);
     assert_eq!(next_wake_up(&bare, &ClientFacts::default(), base), None);
 }
+
+#[test]
+fn bundled_example() {
+    let parsed = parse(
+        "experiments.json",
+        include_str!("../../../../../examples/manifest-v1/experiments.json"),
+    );
+    assert!(parsed.diagnostics.is_empty(), "{:?}", parsed.diagnostics);
+    let manifest = parsed.value.unwrap();
+    let context =
+        ClientContext::from_json(include_str!("../../../../../examples/context.json")).unwrap();
+    let now = context.now().unwrap();
+    let source = manifest.experiments[1].jsfilter.clone().unwrap();
+    let js = FakeJs::with(&[(source.as_str(), JsFilterOutcome::Truthy)]);
+    // The random values come from the context document's `randomValues`.
+    let facts = ClientFacts::default();
+    let input = EvalInput {
+        context: &context,
+        facts: &facts,
+        now,
+        js_filter: &js,
+    };
+    let got: Vec<(String, bool, Option<String>)> = evaluate(&manifest, &input)
+        .into_iter()
+        .map(|r| (r.id, r.matched, r.reason))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            row("5a0c9b9e-old-tab-experiment", false, Some("endTime")),
+            row("d2a3f1e0-http3-rollout-study", true, None),
+            row("frozen-legacy-study", false, Some("frozen")),
+        ]
+    );
+    assert_eq!(
+        js.seen.borrow()[0].1["telemetryEnvironment"],
+        json!({"profile": {"creationDate": 18000}})
+    );
+    // Without a sandbox the filter cannot run.
+    let input = EvalInput {
+        js_filter: &crate::evaluate::NoJsFilter,
+        ..input
+    };
+    assert_eq!(
+        evaluate(&manifest, &input)[1].reason.as_deref(),
+        Some("jsfilter-evalfailed")
+    );
+    // Every start time is past and nothing runs: no wake-up is scheduled.
+    assert_eq!(next_wake_up(&manifest, &facts, now), None);
+}

@@ -319,7 +319,7 @@ fn entry_diagnostics_have_exact_positions() {
         ),
         (
             "6:46: error: experiments[1].xpiHash",
-            "invalid `xpiHash`: a sha1 digest must be 40 hex digits, got `1234`",
+            "expected `sha1:<40 hex>` or `sha256:<64 hex>`: a sha1 digest must be 40 hex digits, got `1234`",
         ),
         (
             "7:27: error: experiments[2].xpiURL",
@@ -327,7 +327,7 @@ fn entry_diagnostics_have_exact_positions() {
         ),
         (
             "7:41: error: experiments[2].xpiHash",
-            "invalid `xpiHash`: a sha256 digest must be 64 hex digits, got `cb1eb32b89d86d78b7326f416cf404548c5e0099`",
+            "expected `sha1:<40 hex>` or `sha256:<64 hex>`: a sha256 digest must be 64 hex digits, got `cb1eb32b89d86d78b7326f416cf404548c5e0099`",
         ),
         (
             "8:19: error: experiments[2].startTime",
