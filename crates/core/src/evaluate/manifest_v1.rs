@@ -165,19 +165,25 @@ pub fn evaluate(manifest: &Manifest, input: &EvalInput<'_>) -> Vec<ItemResult> {
         .map(|e| check_with(e, input, &js_context))
         .collect();
 
-    let is_active = |id: &str| active_entry(input.facts, id).is_some();
+    // The winner is picked by position, so that even a model with duplicate ids (which
+    // `parse` rejects) never matches twice.
     let applicable = || {
+        outcomes
+            .iter()
+            .enumerate()
+            .filter(|(_, outcome)| outcome.is_ok())
+            .map(|(index, _)| index)
+    };
+    let is_active = |index: &usize| {
         manifest
             .experiments
-            .iter()
-            .zip(&outcomes)
-            .filter(|(_, outcome)| outcome.is_ok())
-            .map(|(e, _)| e.id.as_str())
+            .get(*index)
+            .is_some_and(|e| active_entry(input.facts, &e.id).is_some())
     };
     let active_elsewhere = input.facts.started_experiments.iter().any(|(id, started)| {
         started.active && !started.failed_start && manifest.experiment(id).is_none()
     });
-    let winner = applicable().find(|id| is_active(id)).or_else(|| {
+    let winner = applicable().find(is_active).or_else(|| {
         if active_elsewhere {
             None
         } else {
@@ -189,8 +195,9 @@ pub fn evaluate(manifest: &Manifest, input: &EvalInput<'_>) -> Vec<ItemResult> {
         .experiments
         .iter()
         .zip(outcomes)
-        .map(|(e, outcome)| match outcome {
-            Ok(()) if Some(e.id.as_str()) == winner => ItemResult {
+        .enumerate()
+        .map(|(index, (e, outcome))| match outcome {
+            Ok(()) if Some(index) == winner => ItemResult {
                 id: e.id.clone(),
                 kind: KIND.to_owned(),
                 matched: true,

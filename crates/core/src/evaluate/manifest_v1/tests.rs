@@ -756,6 +756,15 @@ fn the_running_experiment_keeps_its_slot() {
 }
 
 #[test]
+fn duplicate_ids_in_a_built_model_match_once() {
+    let m = manifest(vec![named("a", json!({})), named("a", json!({}))]);
+    assert_eq!(
+        results(&m, &facts(), now()),
+        [row("a", true, None), row("a", false, Some("priority"))]
+    );
+}
+
+#[test]
 fn unsupported_manifest_version_is_ignored() {
     for version in [Some(json!(2)), Some(json!("1")), None] {
         let mut m = manifest(vec![named("a", json!({})), named("b", json!({}))]);
@@ -1022,4 +1031,97 @@ fn bundled_example() {
     );
     // Every start time is past and nothing runs: no wake-up is scheduled.
     assert_eq!(next_wake_up(&manifest, &facts, now), None);
+}
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn arb_list() -> impl Strategy<Value = Option<Vec<String>>> {
+        prop::option::of(prop::collection::vec(
+            prop_oneof![
+                Just("XPCShell".to_owned()),
+                Just("nightly".to_owned()),
+                "[a-z0-9.]{0,4}"
+            ],
+            0..3,
+        ))
+    }
+
+    fn arb_experiment() -> impl Strategy<Value = ManifestExperiment> {
+        // Few ids, so that records and duplicates (which parse would reject) are common.
+        let id = prop_oneof![Just("a"), Just("b"), Just("c"), Just("d")];
+        let time = prop::option::of(prop_oneof![0..=MAX_TIME, Just(u64::MAX >> 11)]);
+        let text = prop::option::of("[0-9a-z.*+]{0,6}");
+        (
+            (id, time.clone(), time.clone(), time.clone(), time),
+            (arb_list(), arb_list(), arb_list(), arb_list()),
+            (text.clone(), text.clone(), text.clone(), text),
+            (
+                prop::option::of(-1.0..2.0f64),
+                prop::option::of(any::<bool>()),
+                prop::option::of(any::<bool>()),
+            ),
+        )
+            .prop_map(
+                |(
+                    (id, start, max_start, end, max_active),
+                    (apps, os, channels, versions),
+                    (min_v, max_v, min_b, max_b),
+                    (sample, disabled, frozen),
+                )| {
+                    let mut e = ManifestExperiment::new(id, "u", XpiHash::parse(HASH).unwrap());
+                    e.start_time = start;
+                    e.max_start_time = max_start;
+                    e.end_time = end;
+                    e.max_active_seconds = max_active;
+                    e.app_name = apps;
+                    e.os = os;
+                    e.channel = channels;
+                    e.version = versions;
+                    e.min_version = min_v;
+                    e.max_version = max_v;
+                    e.min_build_id = min_b;
+                    e.max_build_id = max_b;
+                    e.sample = sample;
+                    e.disabled = disabled;
+                    e.frozen = frozen;
+                    e.jsfilter = disabled.map(|_| "f".to_owned());
+                    e
+                },
+            )
+    }
+
+    /// Seconds up to the year 9999, jiff's limit.
+    const MAX_TIME: u64 = 253_402_300_799;
+
+    proptest! {
+        #[test]
+        fn evaluation_never_panics_and_matches_at_most_one(
+            experiments in prop::collection::vec(arb_experiment(), 0..6),
+            records in prop::collection::vec((prop_oneof![Just("a"), Just("b"), Just("z")], 0..MAX_TIME as i64, any::<bool>(), any::<bool>()), 0..3),
+            now_secs in 0..MAX_TIME as i64,
+            random in prop::option::of(0.0..1.0f64),
+        ) {
+            let m = manifest(experiments);
+            let mut f = ClientFacts::default();
+            for (id, start, active, failed) in records {
+                started(&mut f, id, jiff::Timestamp::from_second(start).unwrap(), active, failed);
+            }
+            if let Some(value) = random {
+                f.random_values.insert("a".into(), value);
+            }
+            let now = jiff::Timestamp::from_second(now_secs).unwrap();
+            let js = FakeJs::with(&[("f", JsFilterOutcome::Threw("no".into()))]);
+            let context = xpcshell();
+            let input = EvalInput { context: &context, facts: &f, now, js_filter: &js };
+            let results = evaluate(&m, &input);
+            prop_assert_eq!(results.len(), m.experiments.len());
+            prop_assert!(results.iter().filter(|r| r.matched).count() <= 1);
+            if let Some(at) = next_wake_up(&m, &f, now) {
+                prop_assert!(at > now);
+            }
+        }
+    }
 }
