@@ -720,3 +720,59 @@ fn example_repository_evaluates() {
     );
     assert_eq!(got.len(), 3);
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn json_scalar() -> impl Strategy<Value = serde_json::Value> {
+        prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::Bool),
+            any::<i64>().prop_map(serde_json::Value::from),
+            (-1e12f64..1e12).prop_map(serde_json::Value::from),
+            "[a-zA-Z0-9.@ -]{0,12}".prop_map(serde_json::Value::String),
+            Just(serde_json::json!([1, "a"])),
+            Just(serde_json::json!({"x": 1})),
+        ]
+    }
+
+    proptest! {
+        /// Evaluation decides every flag for any context, and `matched` agrees with `value`.
+        #[test]
+        fn evaluation_never_panics(
+            props in proptest::collection::btree_map(
+                prop_oneof![Just("plan"), Just("playlist_count"), Just("email"), Just("country"), Just("age"), Just("rox.distinct_id")],
+                json_scalar(),
+                0..6,
+            ),
+            version in proptest::option::of("[0-9v.a-z-]{0,10}"),
+            platform in proptest::option::of(prop_oneof![Just("Android"), Just("iOS"), Just("x")]),
+            user in proptest::option::of("[a-z0-9]{0,8}"),
+            seconds in 0i64..4_000_000_000,
+        ) {
+            let flags = [
+                "type: experiment\nflag: a\nstickinessProperty: email\nconditions:\n  - group: {operator: nor, name: [DJ, Bad Versions]}\n    property: {name: age, operator: lt, operand: 18}\n    value: [{percentage: 30, option: true}]\n  - dependency: {flag: b, value: red}\n    value: true\nplatforms:\n  - name: Android\n    value: [{from: 2020-06-01, percentage: 50}]\n",
+                "type: experiment\nflag: b\navailableValues: [red, blue]\nconditions:\n  - property: {name: country, operator: in-array, operand: [US, UK]}\n    version: {operator: semver-gte, semver: 1.2.0}\n    value: red\nvalue: [{percentage: 40, option: red}, {percentage: 40, option: blue}]\n",
+            ];
+            let config = config(&flags, &[DJ, INTERNAL, BAD_VERSIONS]);
+            let mut context = ClientContext {
+                version,
+                platform: platform.map(str::to_owned),
+                user_id: user,
+                ..ClientContext::default()
+            };
+            for (k, v) in props {
+                context.properties.insert(k.to_owned(), v);
+            }
+            let at = jiff::Timestamp::from_second(seconds).unwrap();
+            let results = eval_at(&config, &context, at);
+            prop_assert_eq!(results.len(), 2);
+            for r in results {
+                prop_assert_eq!(r.matched, r.value.is_some());
+                prop_assert!(r.reason.is_some());
+            }
+        }
+    }
+}
