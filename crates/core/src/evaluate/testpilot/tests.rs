@@ -208,3 +208,41 @@ fn bundled_example_evaluates() {
         ]
     );
 }
+
+/// The flight's verdict is the expression's: truthy flies, falsy is `filter-expression`, an
+/// error is `filter-error: <message>`. The expected outcome is computed with the filter
+/// language itself, with the same variables (`normandy`/`env`, `recipe.id` = studyname).
+#[test]
+fn filter_expression_outcomes_map_to_reasons() {
+    let context: ClientContext = serde_json::from_value(client()).unwrap();
+    let now = ts("2024-07-15T12:00:00Z");
+    for source in [
+        "normandy.channel == 'release'",
+        "env.channel == 'beta'",
+        "normandy.recipe.id == 's'",
+        "normandy.locale in ['en-US', 'de']",
+        "1|noSuchTransform",
+    ] {
+        let text = serde_json::json!([{
+            "studyname": "s", "endBy": 2592000000u64, "filter": {"expression": source}
+        }])
+        .to_string();
+        let got = reason(&text, client(), &facts(&[]), "2024-07-15T12:00:00Z");
+        let environment = context.filter_environment(now);
+        let recipe = Value::object(
+            [(std::sync::Arc::from("id"), Value::string("s"))]
+                .into_iter()
+                .collect(),
+        );
+        let vars = filter_vars(&environment, Some(recipe));
+        let expected = match crate::jexl::Expression::parse(source)
+            .unwrap()
+            .eval(&vars, &context.prefs)
+        {
+            Ok(v) if v.is_truthy() => None,
+            Ok(_) => Some("filter-expression".to_owned()),
+            Err(e) => Some(format!("filter-error: {}", e.message)),
+        };
+        assert_eq!(got, expected, "for {source}");
+    }
+}
