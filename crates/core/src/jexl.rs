@@ -161,7 +161,7 @@ impl Expression {
             rel: vars,
             prefs,
         };
-        eval::eval(&self.inner.root, &env).map(|v| v.is_truthy())
+        eval::truthy(&self.inner.root, &env)
     }
 }
 

@@ -34,6 +34,14 @@ pub(crate) enum BinOp {
 }
 
 impl BinOp {
+    /// Operators whose result is always a boolean.
+    pub(crate) fn is_comparison(self) -> bool {
+        matches!(
+            self,
+            BinOp::Eq | BinOp::Ne | BinOp::Gt | BinOp::Ge | BinOp::Lt | BinOp::Le | BinOp::In
+        )
+    }
+
     /// mozjexl's precedence table (`grammar.js`; `intersect` is registered by Normandy at 40).
     pub(crate) fn precedence(self) -> u8 {
         match self {

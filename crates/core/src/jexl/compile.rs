@@ -47,7 +47,35 @@ fn compile_node(ast: &Ast, id: NodeId) -> Node {
             name,
             from: Some(from),
             ..
-        } => Node::Member(Box::new(compile_node(ast, *from)), Name::new(name.clone())),
+        } => {
+            let name = Name::new(name.clone());
+            // `a.b.c` becomes one path node, walked in a loop.
+            match compile_node(ast, *from) {
+                Node::Global(root) => Node::Path {
+                    root,
+                    relative: false,
+                    steps: vec![name],
+                },
+                Node::Relative(root) => Node::Path {
+                    root,
+                    relative: true,
+                    steps: vec![name],
+                },
+                Node::Path {
+                    root,
+                    relative,
+                    mut steps,
+                } => {
+                    steps.push(name);
+                    Node::Path {
+                        root,
+                        relative,
+                        steps,
+                    }
+                }
+                base => Node::Member(Box::new(base), name),
+            }
+        }
         Kind::Identifier {
             name,
             from: None,

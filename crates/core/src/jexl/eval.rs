@@ -35,10 +35,11 @@ impl Name {
         }
     }
 
+    #[inline]
     fn lookup<'v>(&self, map: &'v Object) -> Option<&'v Value> {
         let guess = self.slot.load(AtomicOrdering::Relaxed);
         if let Some((key, value)) = map.get_index(guess)
-            && **key == *self.text
+            && ops::str_eq(key, &self.text)
         {
             return Some(value);
         }
@@ -57,7 +58,13 @@ pub(crate) enum Node {
     Global(Name),
     /// A relative identifier (`.x`): a member of the current filter element.
     Relative(Name),
-    /// `object.name`.
+    /// `root.step.step…`: an identifier chain (`relative` when it starts with `.root`).
+    Path {
+        root: Name,
+        relative: bool,
+        steps: Vec<Name>,
+    },
+    /// `object.name` on anything but an identifier chain.
     Member(Box<Node>, Name),
     /// `!operand`.
     Not(Box<Node>),
@@ -98,6 +105,17 @@ pub(crate) struct Env<'a> {
     /// The current filter element (the top-level `vars` outside filters).
     pub rel: &'a Value,
     pub prefs: &'a PrefSnapshot,
+}
+
+impl<'a> Env<'a> {
+    /// `relativeContext || context`: a falsy filter element reads from the top level.
+    fn relative_context(&self) -> &'a Value {
+        if self.rel.is_truthy() {
+            self.rel
+        } else {
+            self.vars
+        }
+    }
 }
 
 type Eval<'a> = Result<Cow<'a, Value>, EvalError>;
@@ -157,22 +175,128 @@ fn project<'a>(value: Cow<'a, Value>, f: impl for<'x> FnOnce(&'x Value) -> Eval<
     }
 }
 
-/// Evaluates `node`.
-pub(crate) fn eval<'a>(node: &'a Node, env: &Env<'a>) -> Eval<'a> {
+/// A value produced without allocation, small enough to return in registers. The fast path
+/// covers constants, identifier chains through objects and arrays, and `versionCompare`;
+/// everything else (including every error) is left to [`eval`].
+#[derive(Debug, Clone, Copy)]
+enum Fast<'a> {
+    Ref(&'a Value),
+    Num(f64),
+    Undefined,
+    Slow,
+}
+
+/// `ctx[name]` when `ctx` is an object (or nothing, for the top level).
+#[inline]
+fn get_fast<'a>(ctx: &'a Value, name: &Name) -> Fast<'a> {
+    match ctx {
+        Value::Object(map) => name.lookup(map).map_or(Fast::Undefined, Fast::Ref),
+        Value::Undefined | Value::Null => Fast::Undefined,
+        _ => Fast::Slow,
+    }
+}
+
+/// One `.name` step of an identifier chain (see [`traverse`]).
+#[inline]
+fn step_fast<'a>(ctx: &'a Value, name: &Name) -> Fast<'a> {
+    let target = match ctx {
+        Value::Undefined => return Fast::Undefined,
+        Value::Array(items) => match items.first() {
+            Some(first) => first,
+            None => return Fast::Slow,
+        },
+        other => other,
+    };
+    match target {
+        Value::Object(map) => name.lookup(map).map_or(Fast::Undefined, Fast::Ref),
+        _ => Fast::Slow,
+    }
+}
+
+fn fast<'a>(node: &'a Node, env: &Env<'a>) -> Fast<'a> {
     match node {
-        Node::Const(v) => Ok(Cow::Borrowed(v)),
-        Node::Global(name) => Ok(read(env.vars, name)),
-        Node::Relative(name) => {
-            // `relativeContext || context`: a falsy element reads from the top level.
-            let ctx = if env.rel.is_truthy() {
-                env.rel
+        Node::Const(v) => Fast::Ref(v),
+        Node::Global(name) => get_fast(env.vars, name),
+        Node::Relative(name) => get_fast(env.relative_context(), name),
+        Node::Path {
+            root,
+            relative,
+            steps,
+        } => {
+            let base = if *relative {
+                env.relative_context()
             } else {
                 env.vars
             };
-            Ok(read(ctx, name))
+            let mut current = match get_fast(base, root) {
+                Fast::Ref(v) => v,
+                other => return other,
+            };
+            for step in steps {
+                current = match step_fast(current, step) {
+                    Fast::Ref(v) => v,
+                    other => return other,
+                };
+            }
+            Fast::Ref(current)
+        }
+        Node::Transform {
+            transform: Transform::VersionCompare,
+            subject,
+            args,
+        } if args.len() == 1 => {
+            let version = |f: Fast<'a>| match f {
+                Fast::Ref(Value::String(s)) => Some(&**s),
+                Fast::Ref(Value::Undefined | Value::Null) | Fast::Undefined => Some(""),
+                _ => None,
+            };
+            match (
+                version(fast(subject, env)),
+                args.first().and_then(|a| version(fast(a, env))),
+            ) {
+                (Some(a), Some(b)) => Fast::Num(transforms::version_compare(a, b)),
+                _ => Fast::Slow,
+            }
+        }
+        _ => Fast::Slow,
+    }
+}
+
+/// Evaluates `node`.
+pub(crate) fn eval<'a>(node: &'a Node, env: &Env<'a>) -> Eval<'a> {
+    if matches!(
+        node,
+        Node::Const(_) | Node::Global(_) | Node::Relative(_) | Node::Path { .. }
+    ) {
+        match fast(node, env) {
+            Fast::Ref(v) => return Ok(Cow::Borrowed(v)),
+            Fast::Num(n) => return Ok(Cow::Owned(Value::Number(n))),
+            Fast::Undefined => return Ok(UNDEFINED),
+            Fast::Slow => {}
+        }
+    }
+    match node {
+        Node::Const(v) => Ok(Cow::Borrowed(v)),
+        Node::Global(name) => Ok(read(env.vars, name)),
+        Node::Relative(name) => Ok(read(env.relative_context(), name)),
+        Node::Path {
+            root,
+            relative,
+            steps,
+        } => {
+            let base = if *relative {
+                env.relative_context()
+            } else {
+                env.vars
+            };
+            let mut current = read(base, root);
+            for step in steps {
+                current = project(current, |ctx| traverse(ctx, step))?;
+            }
+            Ok(current)
         }
         Node::Member(from, name) => project(eval(from, env)?, |ctx| traverse(ctx, name)),
-        Node::Not(operand) => Ok(Cow::Owned(Value::Bool(!eval(operand, env)?.is_truthy()))),
+        Node::Not(operand) => Ok(Cow::Owned(Value::Bool(!truthy(operand, env)?))),
         Node::Binary(op, left, right) => {
             let l = eval(left, env)?;
             let r = eval(right, env)?;
@@ -209,7 +333,7 @@ pub(crate) fn eval<'a>(node: &'a Node, env: &Env<'a>) -> Eval<'a> {
                     rel: item,
                     prefs: env.prefs,
                 };
-                if eval(expr, &inner)?.is_truthy() {
+                if truthy(expr, &inner)? {
                     kept.push(item.clone());
                 }
             }
@@ -267,6 +391,99 @@ pub(crate) fn eval<'a>(node: &'a Node, env: &Env<'a>) -> Eval<'a> {
     }
 }
 
+/// `!!eval(node)`, without building intermediate values where the answer is a boolean anyway.
+pub(crate) fn truthy<'a>(node: &'a Node, env: &Env<'a>) -> Result<bool, EvalError> {
+    match node {
+        Node::Const(v) => Ok(v.is_truthy()),
+        Node::Not(operand) => Ok(!truthy(operand, env)?),
+        // Every operand is evaluated (mozjexl evaluates both sides), so no short-circuit.
+        Node::And(items) => {
+            let mut all = true;
+            for item in items {
+                all &= truthy(item, env)?;
+            }
+            Ok(all)
+        }
+        Node::Or(items) => {
+            let mut any = false;
+            for item in items {
+                any |= truthy(item, env)?;
+            }
+            Ok(any)
+        }
+        Node::Binary(op, left, right) if op.is_comparison() => {
+            // Operands on the fast path stay in registers; the rest are evaluated in full.
+            let (lf, rf) = (fast(left, env), fast(right, env));
+            let (mut ln, mut rn) = (Value::Undefined, Value::Undefined);
+            let (l_slow, r_slow);
+            let l: &Value = match lf {
+                Fast::Ref(v) => v,
+                Fast::Num(n) => {
+                    ln = Value::Number(n);
+                    &ln
+                }
+                Fast::Undefined => &ln,
+                Fast::Slow => {
+                    l_slow = eval(left, env)?;
+                    &l_slow
+                }
+            };
+            let r: &Value = match rf {
+                Fast::Ref(v) => v,
+                Fast::Num(n) => {
+                    rn = Value::Number(n);
+                    &rn
+                }
+                Fast::Undefined => &rn,
+                Fast::Slow => {
+                    r_slow = eval(right, env)?;
+                    &r_slow
+                }
+            };
+            Ok(compare(*op, l, r))
+        }
+        Node::Conditional {
+            test,
+            consequent: Some(consequent),
+            alternate,
+        } => {
+            if truthy(test, env)? {
+                truthy(consequent, env)
+            } else {
+                truthy(alternate, env)
+            }
+        }
+        other => match fast(other, env) {
+            Fast::Ref(v) => Ok(v.is_truthy()),
+            Fast::Num(n) => Ok(!(n == 0.0 || n.is_nan())),
+            Fast::Undefined => Ok(false),
+            Fast::Slow => Ok(eval(other, env)?.is_truthy()),
+        },
+    }
+}
+
+/// A comparison operator (`==`, `!=`, `<`, `<=`, `>`, `>=`, `in`) on evaluated operands.
+fn compare(op: BinOp, l: &Value, r: &Value) -> bool {
+    use BinOp as B;
+    match op {
+        B::Eq => ops::loose_eq(l, r),
+        B::Ne => !ops::loose_eq(l, r),
+        B::Lt => ops::less_than(l, r) == Some(true),
+        B::Gt => ops::less_than(r, l) == Some(true),
+        B::Le => ops::less_than(r, l) == Some(false),
+        B::Ge => ops::less_than(l, r) == Some(false),
+        B::In => match r {
+            Value::String(haystack) => match l {
+                Value::String(needle) => haystack.contains(&**needle),
+                other => haystack.contains(&*ops::to_str(other)),
+            },
+            Value::Array(items) => items.iter().any(|item| ops::loose_eq(item, l)),
+            _ => false,
+        },
+        _ => binary(op, l, r).is_truthy(),
+    }
+}
+
 /// `a && b && …` / `a || b || …`, left-associative, every operand evaluated.
 fn fold_chain<'a>(items: &'a [Node], env: &Env<'a>, and: bool) -> Eval<'a> {
     let mut acc: Option<Cow<'a, Value>> = None;
@@ -319,12 +536,7 @@ pub(crate) fn binary(op: BinOp, l: &Value, r: &Value) -> Value {
         B::FloorDiv => Value::Number((ops::to_number(l) / ops::to_number(r)).floor()),
         B::Mod => Value::Number(ops::to_number(l) % ops::to_number(r)),
         B::Pow => Value::Number(ops::js_pow(ops::to_number(l), ops::to_number(r))),
-        B::Eq => Value::Bool(ops::loose_eq(l, r)),
-        B::Ne => Value::Bool(!ops::loose_eq(l, r)),
-        B::Lt => Value::Bool(ops::less_than(l, r) == Some(true)),
-        B::Gt => Value::Bool(ops::less_than(r, l) == Some(true)),
-        B::Le => Value::Bool(ops::less_than(r, l) == Some(false)),
-        B::Ge => Value::Bool(ops::less_than(l, r) == Some(false)),
+        B::Eq | B::Ne | B::Lt | B::Gt | B::Le | B::Ge | B::In => Value::Bool(compare(op, l, r)),
         B::And => {
             if l.is_truthy() {
                 r.clone()
@@ -339,11 +551,6 @@ pub(crate) fn binary(op: BinOp, l: &Value, r: &Value) -> Value {
                 r.clone()
             }
         }
-        B::In => Value::Bool(match r {
-            Value::String(haystack) => haystack.contains(&*ops::to_str(l)),
-            Value::Array(items) => items.iter().any(|item| ops::loose_eq(item, l)),
-            _ => false,
-        }),
         B::Intersect => match (l, r) {
             (Value::Array(a), Value::Array(b)) => Value::array(
                 a.iter()

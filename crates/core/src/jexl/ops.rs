@@ -187,6 +187,20 @@ fn is_decimal_literal(s: &str) -> bool {
     i == b.len()
 }
 
+/// String equality without a `memcmp` call for the short strings filters compare
+/// (identifiers, channels, locales); longer strings use the library comparison.
+#[inline]
+pub(crate) fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    if a.len() > 32 {
+        return a == b;
+    }
+    a.iter().zip(b).all(|(x, y)| x == y)
+}
+
 fn is_object(v: &Value) -> bool {
     matches!(v, Value::Array(_) | Value::Object(_) | Value::Date(_))
 }
@@ -199,7 +213,7 @@ pub(crate) fn loose_eq(a: &Value, b: &Value) -> bool {
         (V::Undefined | V::Null, V::Undefined | V::Null) => true,
         (V::Undefined | V::Null, _) | (_, V::Undefined | V::Null) => false,
         (V::Number(x), V::Number(y)) => x == y,
-        (V::String(x), V::String(y)) => x == y,
+        (V::String(x), V::String(y)) => str_eq(x, y),
         (V::Bool(x), V::Bool(y)) => x == y,
         (V::Number(x), V::String(s)) | (V::String(s), V::Number(x)) => *x == string_to_number(s),
         (V::Bool(x), other) | (other, V::Bool(x)) => {

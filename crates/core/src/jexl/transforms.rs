@@ -120,6 +120,15 @@ pub(crate) fn date(value: &Value) -> Value {
     Value::Date(date::new_date(value))
 }
 
+/// `Services.vc.compare(a, b)` as a number: -1, 0 or 1.
+pub(crate) fn version_compare(a: &str, b: &str) -> f64 {
+    match version::compare_toolkit(a, b) {
+        Ordering::Less => -1.0,
+        Ordering::Equal => 0.0,
+        Ordering::Greater => 1.0,
+    }
+}
+
 /// Applies a transform to evaluated operands.
 pub(crate) fn apply(
     transform: &Transform,
@@ -229,12 +238,7 @@ pub(crate) fn apply(
                     other => ops::to_str(other),
                 }
             }
-            let order = version::compare_toolkit(&version(subject), &version(arg(args, 0)));
-            Value::Number(match order {
-                Ordering::Less => -1.0,
-                Ordering::Equal => 0.0,
-                Ordering::Greater => 1.0,
-            })
+            Value::Number(version_compare(&version(subject), &version(arg(args, 0))))
         }
         Transform::Unknown(name) => {
             return Err(error(format!("Transform '{name}' is not defined.")));
