@@ -292,7 +292,9 @@ pub(crate) fn add(a: &Value, b: &Value) -> Value {
     Value::Number(prim_to_number(&pa) + prim_to_number(&pb))
 }
 
-/// `Math.pow`, which differs from C `pow` for a base of ±1 with a NaN or infinite exponent.
+/// `Math.pow`. V8 and SpiderMonkey both compute it with fdlibm's `e_pow.c` (not correctly
+/// rounded, so the platform `pow` can differ in the last bit), which `libm` ports; JavaScript
+/// also differs from C for a base of ±1 with a NaN or infinite exponent.
 pub(crate) fn js_pow(base: f64, exponent: f64) -> f64 {
     if exponent.is_nan() {
         return f64::NAN;
@@ -303,7 +305,7 @@ pub(crate) fn js_pow(base: f64, exponent: f64) -> f64 {
     if base.is_nan() || (base.abs() == 1.0 && exponent.is_infinite()) {
         return f64::NAN;
     }
-    base.powf(exponent)
+    libm::pow(base, exponent)
 }
 
 /// The length of a string in UTF-16 code units (JavaScript's `length`).

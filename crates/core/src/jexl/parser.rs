@@ -312,7 +312,7 @@ impl Parser<'_> {
     /// (a ternary alternate passes the stop on to its own parent).
     fn stop_sub(&mut self, stop_state: State, offset: usize) -> Result<(), ParseError> {
         loop {
-            self.end_sub(offset)?;
+            self.end_sub(offset, true)?;
             let frame = self.frame()?;
             if !frame.parent_stop {
                 frame.state = stop_state;
@@ -322,7 +322,11 @@ impl Parser<'_> {
     }
 
     /// Completes the innermost frame and hands its tree to its parent's sub-handler.
-    fn end_sub(&mut self, offset: usize) -> Result<(), ParseError> {
+    ///
+    /// `check` is mozjexl's completeness test of the frame. At the end of input every frame
+    /// is tested *before* any is closed (an unclosed `(` at the start is fine because nothing
+    /// had been placed at its cursor yet), so the caller tests them up front instead.
+    fn end_sub(&mut self, offset: usize, check: bool) -> Result<(), ParseError> {
         if self.frames.len() < 2 {
             return Err(error(
                 offset,
@@ -333,7 +337,7 @@ impl Parser<'_> {
             .frames
             .pop()
             .ok_or_else(|| error(offset, "internal parser error: no frame"))?;
-        if child.cursor.is_some() && !child.state.completable() {
+        if check && child.cursor.is_some() && !child.state.completable() {
             return Err(error(offset, "unexpected end of sub-expression"));
         }
         let result = if child.cursor.is_some() {
@@ -355,7 +359,7 @@ impl Parser<'_> {
             return Err(error(end, "unexpected end of expression"));
         }
         while self.frames.len() > 1 {
-            self.end_sub(end)?;
+            self.end_sub(end, false)?;
         }
         let frame = self.frame()?;
         Ok(if frame.cursor.is_some() {
