@@ -8,9 +8,8 @@ use indexmap::IndexMap;
 use serde_json::Value as Json;
 
 use crate::context::PrefValue;
-use crate::diagnostic::FieldPath;
 
-use super::json::{Cx, as_whole_number, describe, extras, type_name};
+use super::json::{Cx, Loc, as_whole_number, describe, extras, type_name};
 use super::{
     ACTION_MULTI_PREFERENCE_EXPERIMENT, ACTION_PREFERENCE_EXPERIMENT, ACTION_PREFERENCE_ROLLBACK,
     ACTION_PREFERENCE_ROLLOUT, ACTION_SINGLE_PREFERENCE_EXPERIMENT, JsonMap,
@@ -262,7 +261,7 @@ impl ExperimentPreference {
 }
 
 /// Validates `raw` (the `arguments` member, at `path`) for `action`.
-pub(crate) fn parse(cx: &mut Cx, action: &str, raw: Option<&Json>, path: &FieldPath) -> Arguments {
+pub(crate) fn parse(cx: &mut Cx, action: &str, raw: Option<&Json>, path: &Loc) -> Arguments {
     let invalid = || Arguments::Invalid {
         action: action.to_owned(),
         raw: raw.cloned(),
@@ -277,14 +276,7 @@ pub(crate) fn parse(cx: &mut Cx, action: &str, raw: Option<&Json>, path: &FieldP
     );
     let Some(raw_value) = raw else {
         cx.error(path, "missing required field \"arguments\"".to_owned());
-        return if supported {
-            invalid()
-        } else {
-            Arguments::Invalid {
-                action: action.to_owned(),
-                raw: None,
-            }
-        };
+        return invalid();
     };
     if !supported {
         return Arguments::Other {
@@ -295,7 +287,7 @@ pub(crate) fn parse(cx: &mut Cx, action: &str, raw: Option<&Json>, path: &FieldP
     let Some(map) = cx.expect_object(raw_value, path) else {
         return invalid();
     };
-    let errors_before = cx.diagnostics.iter().filter(|d| d.is_error()).count();
+    let errors_before = cx.errors;
     let parsed = match action {
         ACTION_PREFERENCE_ROLLOUT => rollout(cx, map, path).map(Arguments::PreferenceRollout),
         ACTION_PREFERENCE_ROLLBACK => rollback(cx, map, path).map(Arguments::PreferenceRollback),
@@ -304,7 +296,7 @@ pub(crate) fn parse(cx: &mut Cx, action: &str, raw: Option<&Json>, path: &FieldP
         }
         _ => single_experiment(cx, map, path).map(Arguments::PreferenceExperiment),
     };
-    let errors_after = cx.diagnostics.iter().filter(|d| d.is_error()).count();
+    let errors_after = cx.errors;
     match parsed {
         Some(arguments) if errors_after == errors_before => arguments,
         _ => invalid(),
@@ -332,7 +324,7 @@ fn is_experiment_slug(slug: &str) -> bool {
 fn slug_field(
     cx: &mut Cx,
     map: &JsonMap,
-    path: &FieldPath,
+    path: &Loc,
     key: &str,
     rollout_pattern: bool,
 ) -> Option<String> {
@@ -354,7 +346,7 @@ fn slug_field(
 }
 
 /// A required string member that must not be empty.
-fn non_empty_field(cx: &mut Cx, map: &JsonMap, path: &FieldPath, key: &str) -> Option<String> {
+fn non_empty_field(cx: &mut Cx, map: &JsonMap, path: &Loc, key: &str) -> Option<String> {
     let value = cx.required_str(map, path, key)?;
     if value.is_empty() {
         cx.error(&path.key(key), format!("{key} must not be empty"));
@@ -364,7 +356,7 @@ fn non_empty_field(cx: &mut Cx, map: &JsonMap, path: &FieldPath, key: &str) -> O
 }
 
 /// A required boolean member.
-fn required_bool(cx: &mut Cx, map: &JsonMap, path: &FieldPath, key: &str) -> Option<bool> {
+fn required_bool(cx: &mut Cx, map: &JsonMap, path: &Loc, key: &str) -> Option<bool> {
     match cx.optional_bool(map, path, key) {
         Ok(Some(b)) => Some(b),
         Ok(None) => {
@@ -376,7 +368,7 @@ fn required_bool(cx: &mut Cx, map: &JsonMap, path: &FieldPath, key: &str) -> Opt
 }
 
 /// A required `ratio`: an integer ≥ 1.
-fn ratio_field(cx: &mut Cx, map: &JsonMap, path: &FieldPath) -> Option<u64> {
+fn ratio_field(cx: &mut Cx, map: &JsonMap, path: &Loc) -> Option<u64> {
     let Some(value) = map.get("ratio") else {
         cx.error(
             &path.key("ratio"),
@@ -403,7 +395,7 @@ fn ratio_field(cx: &mut Cx, map: &JsonMap, path: &FieldPath) -> Option<u64> {
     }
 }
 
-fn pref_type_field(cx: &mut Cx, map: &JsonMap, path: &FieldPath, key: &str) -> Option<PrefType> {
+fn pref_type_field(cx: &mut Cx, map: &JsonMap, path: &Loc, key: &str) -> Option<PrefType> {
     let name = cx.required_str(map, path, key)?;
     let parsed = PrefType::from_name(name);
     if parsed.is_none() {
@@ -419,11 +411,7 @@ fn pref_type_field(cx: &mut Cx, map: &JsonMap, path: &FieldPath, key: &str) -> O
 }
 
 /// An optional `preferenceBranchType` (absent → `Ok(None)`).
-fn branch_type_field(
-    cx: &mut Cx,
-    map: &JsonMap,
-    path: &FieldPath,
-) -> Result<Option<PrefBranchType>, ()> {
+fn branch_type_field(cx: &mut Cx, map: &JsonMap, path: &Loc) -> Result<Option<PrefBranchType>, ()> {
     let key = "preferenceBranchType";
     let Some(name) = cx.optional_str(map, path, key)? else {
         return Ok(None);
@@ -444,7 +432,7 @@ fn branch_type_field(
 }
 
 /// A rollout value: string, integer or boolean.
-fn rollout_value(cx: &mut Cx, value: Option<&Json>, path: &FieldPath) -> Option<PrefValue> {
+fn rollout_value(cx: &mut Cx, value: Option<&Json>, path: &Loc) -> Option<PrefValue> {
     let Some(value) = value else {
         cx.error(path, "missing required field \"value\"".to_owned());
         return None;
@@ -483,7 +471,7 @@ fn experiment_value(
     cx: &mut Cx,
     value: Option<&Json>,
     declared: Option<PrefType>,
-    path: &FieldPath,
+    path: &Loc,
     key: &str,
     type_key: &str,
 ) -> Option<PrefValue> {
@@ -544,7 +532,7 @@ fn article(pref_type: PrefType) -> &'static str {
     }
 }
 
-fn rollout(cx: &mut Cx, map: &JsonMap, path: &FieldPath) -> Option<RolloutArguments> {
+fn rollout(cx: &mut Cx, map: &JsonMap, path: &Loc) -> Option<RolloutArguments> {
     let slug = slug_field(cx, map, path, "slug", true);
     let preferences = match map.get("preferences") {
         None => {
@@ -563,11 +551,7 @@ fn rollout(cx: &mut Cx, map: &JsonMap, path: &FieldPath) -> Option<RolloutArgume
     })
 }
 
-fn rollout_preferences(
-    cx: &mut Cx,
-    value: &Json,
-    path: &FieldPath,
-) -> Option<Vec<RolloutPreference>> {
+fn rollout_preferences(cx: &mut Cx, value: &Json, path: &Loc) -> Option<Vec<RolloutPreference>> {
     let items = cx.expect_array(value, path)?;
     if items.is_empty() {
         cx.error(
@@ -609,7 +593,7 @@ fn rollout_preferences(
 }
 
 /// A required, non-empty preference name.
-fn preference_name(cx: &mut Cx, map: &JsonMap, path: &FieldPath, key: &str) -> Option<String> {
+fn preference_name(cx: &mut Cx, map: &JsonMap, path: &Loc, key: &str) -> Option<String> {
     let name = cx.required_str(map, path, key)?;
     if name.is_empty() {
         cx.error(&path.key(key), format!("{key} must not be empty"));
@@ -618,7 +602,7 @@ fn preference_name(cx: &mut Cx, map: &JsonMap, path: &FieldPath, key: &str) -> O
     Some(name.to_owned())
 }
 
-fn rollback(cx: &mut Cx, map: &JsonMap, path: &FieldPath) -> Option<RollbackArguments> {
+fn rollback(cx: &mut Cx, map: &JsonMap, path: &Loc) -> Option<RollbackArguments> {
     let rollout_slug = slug_field(cx, map, path, "rolloutSlug", true)?;
     Some(RollbackArguments {
         rollout_slug,
@@ -633,7 +617,7 @@ struct ExperimentCommon {
     experiment_document_url: Result<Option<String>, ()>,
 }
 
-fn experiment_common(cx: &mut Cx, map: &JsonMap, path: &FieldPath) -> ExperimentCommon {
+fn experiment_common(cx: &mut Cx, map: &JsonMap, path: &Loc) -> ExperimentCommon {
     ExperimentCommon {
         is_enrollment_paused: required_bool(cx, map, path, "isEnrollmentPaused"),
         is_high_population: cx.optional_bool(map, path, "isHighPopulation"),
@@ -648,8 +632,8 @@ fn experiment_common(cx: &mut Cx, map: &JsonMap, path: &FieldPath) -> Experiment
 fn branches<B>(
     cx: &mut Cx,
     map: &JsonMap,
-    path: &FieldPath,
-    mut branch: impl FnMut(&mut Cx, &JsonMap, &FieldPath) -> Option<B>,
+    path: &Loc,
+    mut branch: impl FnMut(&mut Cx, &JsonMap, &Loc) -> Option<B>,
 ) -> Option<Vec<B>> {
     let branches_path = path.key("branches");
     let Some(value) = map.get("branches") else {
@@ -702,7 +686,7 @@ fn branches<B>(
 fn single_experiment(
     cx: &mut Cx,
     map: &JsonMap,
-    path: &FieldPath,
+    path: &Loc,
 ) -> Option<SinglePreferenceExperimentArguments> {
     let slug = slug_field(cx, map, path, "slug", false);
     let preference_name = preference_name(cx, map, path, "preferenceName");
@@ -773,7 +757,7 @@ fn single_experiment(
 fn multi_experiment(
     cx: &mut Cx,
     map: &JsonMap,
-    path: &FieldPath,
+    path: &Loc,
 ) -> Option<MultiPreferenceExperimentArguments> {
     let slug = slug_field(cx, map, path, "slug", false);
     let user_facing_name = non_empty_field(cx, map, path, "userFacingName");
@@ -828,7 +812,7 @@ fn multi_experiment(
 fn experiment_preferences(
     cx: &mut Cx,
     value: &Json,
-    path: &FieldPath,
+    path: &Loc,
 ) -> Option<IndexMap<String, ExperimentPreference>> {
     let map = cx.expect_object(value, path)?;
     if map.is_empty() {
@@ -880,7 +864,7 @@ fn experiment_preferences(
 
 /// The client checks each preference's type against the profile; branches that disagree on
 /// a preference's type cannot all enroll, which is almost certainly a mistake.
-fn warn_inconsistent_types(cx: &mut Cx, branches: &[MultiPreferenceBranch], path: &FieldPath) {
+fn warn_inconsistent_types(cx: &mut Cx, branches: &[MultiPreferenceBranch], path: &Loc) {
     let mut first: IndexMap<&str, (PrefType, &str)> = IndexMap::new();
     for (idx, branch) in branches.iter().enumerate() {
         for (name, spec) in &branch.preferences {

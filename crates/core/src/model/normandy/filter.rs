@@ -39,7 +39,7 @@ use serde_json::Value as Json;
 use crate::diagnostic::{FieldPath, Position};
 use crate::jexl::{Expression, ParseError};
 
-use super::json::{Cx, as_whole_number, describe, map_string_offset, type_name};
+use super::json::{Cx, Loc, as_whole_number, describe, map_string_offset, type_name};
 use super::{FilterSource, JsonMap};
 
 /// A recipe's filter expression and its compiled form.
@@ -152,7 +152,7 @@ pub(crate) struct FilterOutcome {
 pub(crate) fn build(
     cx: &mut Cx,
     source: &FilterSource,
-    path: &FieldPath,
+    path: &Loc,
     slug: Option<&str>,
 ) -> FilterOutcome {
     let mut capabilities = BTreeSet::new();
@@ -175,7 +175,7 @@ pub(crate) fn build(
         source
             .filter_expression
             .as_deref()
-            .map(|text| Compiled::verbatim(text, path.key("filter_expression")))
+            .map(|text| Compiled::verbatim(text, path.key("filter_expression").to_path()))
     };
     let Some(compiled) = compiled else {
         if !source.has_structured_parts() {
@@ -208,7 +208,7 @@ pub(crate) fn build(
 }
 
 /// Reports a JEXL syntax error at its position in the file.
-fn report_syntax_error(cx: &mut Cx, compiled: &Compiled, error: &ParseError, path: &FieldPath) {
+fn report_syntax_error(cx: &mut Cx, compiled: &Compiled, error: &ParseError, path: &Loc) {
     let offset = error.offset;
     // The segment holding the offset; an error at the very end belongs to the last one.
     let segment = compiled
@@ -238,7 +238,7 @@ fn report_syntax_error(cx: &mut Cx, compiled: &Compiled, error: &ParseError, pat
 fn compile_parts(
     cx: &mut Cx,
     source: &FilterSource,
-    path: &FieldPath,
+    path: &Loc,
     slug: Option<&str>,
     capabilities: &mut BTreeSet<String>,
 ) -> Option<Compiled> {
@@ -258,7 +258,7 @@ fn compile_parts(
                 let quoted: Vec<String> = items.iter().map(|s| format!("'{s}'")).collect();
                 parts.push(Compiled::generated(
                     format!("{field} in [{}]", quoted.join(", ")),
-                    list_path,
+                    list_path.to_path(),
                 ));
             }
             None => ok = false,
@@ -286,7 +286,7 @@ fn compile_parts(
     {
         parts.push(Compiled::verbatim(
             extra,
-            path.key("extra_filter_expression"),
+            path.key("extra_filter_expression").to_path(),
         ));
     }
     if !ok {
@@ -315,7 +315,7 @@ type Rendered = (Compiled, BTreeSet<String>);
 fn filter_object(
     cx: &mut Cx,
     value: &Json,
-    path: &FieldPath,
+    path: &Loc,
     slug: Option<&str>,
     depth: usize,
 ) -> Option<Rendered> {
@@ -329,7 +329,7 @@ fn filter_object(
     let map = cx.expect_object(value, path)?;
     let kind = cx.required_str(map, path, "type")?;
     let caps = |names: &[&str]| names.iter().map(|s| (*s).to_owned()).collect();
-    let generated = |text: String| Compiled::generated(text, path.clone());
+    let generated = |text: String| Compiled::generated(text, path.to_path());
     match kind {
         "channel" | "locale" | "country" => {
             let (key, field) = match kind {
@@ -435,7 +435,7 @@ fn filter_object(
             };
             let comment = cx.required_str(map, path, "comment");
             let (expression, declared, _) = (expression?, declared?, comment?);
-            let inner = Compiled::verbatim(expression, path.key("expression"));
+            let inner = Compiled::verbatim(expression, path.key("expression").to_path());
             Some((inner.wrap("(", ")"), declared.into_iter().collect()))
         }
         "platform" => {
@@ -714,7 +714,7 @@ fn pref_check(transform: &str, pref: &str, value: bool) -> String {
     }
 }
 
-fn comparison_symbol(cx: &mut Cx, comparison: &str, path: &FieldPath) -> Option<&'static str> {
+fn comparison_symbol(cx: &mut Cx, comparison: &str, path: &Loc) -> Option<&'static str> {
     let symbol = match comparison {
         "equal" => "==",
         "not_equal" => "!=",
@@ -759,12 +759,7 @@ fn version_jexl(majors: &[i64]) -> String {
 }
 
 /// A required, non-empty list of strings.
-fn required_string_list(
-    cx: &mut Cx,
-    map: &JsonMap,
-    path: &FieldPath,
-    key: &str,
-) -> Option<Vec<String>> {
+fn required_string_list(cx: &mut Cx, map: &JsonMap, path: &Loc, key: &str) -> Option<Vec<String>> {
     match map.get(key) {
         None => {
             cx.error(&path.key(key), format!("missing required field \"{key}\""));
@@ -775,12 +770,7 @@ fn required_string_list(
 }
 
 /// A required, non-empty list.
-fn required_list<'v>(
-    cx: &mut Cx,
-    map: &'v JsonMap,
-    path: &FieldPath,
-    key: &str,
-) -> Option<&'v [Json]> {
+fn required_list<'v>(cx: &mut Cx, map: &'v JsonMap, path: &Loc, key: &str) -> Option<&'v [Json]> {
     let Some(value) = map.get(key) else {
         cx.error(&path.key(key), format!("missing required field \"{key}\""));
         return None;
@@ -794,12 +784,7 @@ fn required_list<'v>(
 }
 
 /// A list of strings at `path`; `non_empty` requires at least one.
-fn string_list(
-    cx: &mut Cx,
-    value: &Json,
-    path: &FieldPath,
-    non_empty: bool,
-) -> Option<Vec<String>> {
+fn string_list(cx: &mut Cx, value: &Json, path: &Loc, non_empty: bool) -> Option<Vec<String>> {
     let items = cx.expect_array(value, path)?;
     if non_empty && items.is_empty() {
         cx.error(path, "the list must not be empty".to_owned());
@@ -820,7 +805,7 @@ fn string_list(
 fn number_field(
     cx: &mut Cx,
     map: &JsonMap,
-    path: &FieldPath,
+    path: &Loc,
     key: &str,
     range: Option<(f64, f64)>,
 ) -> Option<String> {
@@ -869,14 +854,14 @@ mod tests {
             ..FilterSource::default()
         };
         let mut cx = Cx::new("f.json", text);
-        let root = FieldPath::root();
+        let root = Loc::Root;
         let compiled = if source.has_structured_parts() {
             compile_parts(&mut cx, &source, &root, None, &mut BTreeSet::new())
         } else {
             source
                 .filter_expression
                 .as_deref()
-                .map(|t| Compiled::verbatim(t, root.key("filter_expression")))
+                .map(|t| Compiled::verbatim(t, root.key("filter_expression").to_path()))
         }
         .expect("compiles");
         let error = ParseError {

@@ -2,15 +2,70 @@
 
 use serde_json::Value as Json;
 
-use crate::diagnostic::{Diagnostic, FieldPath, Position, locate_json};
+use crate::diagnostic::{Diagnostic, FieldPath, PathSegment, Position, locate_json};
 
 use super::JsonMap;
+
+/// Where a value sits in the document while it is being read: a borrowed chain that costs
+/// nothing to extend and becomes a [`FieldPath`] only when a diagnostic needs one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Loc<'a> {
+    /// The document root.
+    Root,
+    /// A member of the object at the parent location.
+    Key(&'a Loc<'a>, &'a str),
+    /// An element of the array at the parent location.
+    Index(&'a Loc<'a>, usize),
+}
+
+impl<'a> Loc<'a> {
+    /// The member `key` of the value here.
+    pub fn key(&'a self, key: &'a str) -> Loc<'a> {
+        Loc::Key(self, key)
+    }
+
+    /// The element `idx` of the value here.
+    pub fn index(&'a self, idx: usize) -> Loc<'a> {
+        Loc::Index(self, idx)
+    }
+
+    /// The location one level up (the root is its own parent).
+    pub fn parent(&self) -> Loc<'a> {
+        match self {
+            Loc::Root => Loc::Root,
+            Loc::Key(parent, _) | Loc::Index(parent, _) => **parent,
+        }
+    }
+
+    /// The owned field path.
+    pub fn to_path(self) -> FieldPath {
+        let mut segments = Vec::new();
+        let mut here = &self;
+        loop {
+            match here {
+                Loc::Root => break,
+                Loc::Key(parent, key) => {
+                    segments.push(PathSegment::Key((*key).to_owned()));
+                    here = parent;
+                }
+                Loc::Index(parent, idx) => {
+                    segments.push(PathSegment::Index(*idx));
+                    here = parent;
+                }
+            }
+        }
+        segments.reverse();
+        FieldPath(segments)
+    }
+}
 
 /// The file being parsed and the diagnostics found so far.
 pub(crate) struct Cx<'a> {
     pub file: &'a str,
     pub text: &'a str,
     pub diagnostics: Vec<Diagnostic>,
+    /// How many of `diagnostics` are errors.
+    pub errors: usize,
 }
 
 impl<'a> Cx<'a> {
@@ -19,31 +74,48 @@ impl<'a> Cx<'a> {
             file,
             text,
             diagnostics: Vec::new(),
+            errors: 0,
         }
     }
 
     /// An error about the field at `path`.
-    pub fn error(&mut self, path: &FieldPath, message: String) {
+    pub fn error(&mut self, path: &Loc, message: String) {
+        self.errors += 1;
         self.diagnostics.push(Diagnostic::json_error(
             self.file,
             self.text,
-            path.clone(),
+            path.to_path(),
             message,
         ));
     }
 
     /// A warning about the field at `path`.
-    pub fn warning(&mut self, path: &FieldPath, message: String) {
+    pub fn warning(&mut self, path: &Loc, message: String) {
         self.diagnostics.push(Diagnostic::json_warning(
             self.file,
             self.text,
-            path.clone(),
+            path.to_path(),
             message,
+        ));
+    }
+
+    /// An error about the field at an owned `path`.
+    pub fn error_path(&mut self, path: FieldPath, message: String) {
+        self.errors += 1;
+        self.diagnostics
+            .push(Diagnostic::json_error(self.file, self.text, path, message));
+    }
+
+    /// A warning about the field at an owned `path`.
+    pub fn warning_path(&mut self, path: FieldPath, message: String) {
+        self.diagnostics.push(Diagnostic::json_warning(
+            self.file, self.text, path, message,
         ));
     }
 
     /// An error at an explicit position (used for positions inside strings).
     pub fn error_at(&mut self, position: Position, path: &FieldPath, message: String) {
+        self.errors += 1;
         self.diagnostics.push(Diagnostic::error(
             self.file,
             position,
@@ -58,12 +130,7 @@ impl<'a> Cx<'a> {
     }
 
     /// A required string member; reports missing or mistyped members.
-    pub fn required_str<'v>(
-        &mut self,
-        map: &'v JsonMap,
-        path: &FieldPath,
-        key: &str,
-    ) -> Option<&'v str> {
+    pub fn required_str<'v>(&mut self, map: &'v JsonMap, path: &Loc, key: &str) -> Option<&'v str> {
         match map.get(key) {
             None => {
                 self.error(&path.key(key), format!("missing required field \"{key}\""));
@@ -77,7 +144,7 @@ impl<'a> Cx<'a> {
     pub fn optional_str<'v>(
         &mut self,
         map: &'v JsonMap,
-        path: &FieldPath,
+        path: &Loc,
         key: &str,
     ) -> Result<Option<&'v str>, ()> {
         match map.get(key) {
@@ -90,7 +157,7 @@ impl<'a> Cx<'a> {
     pub fn optional_bool(
         &mut self,
         map: &JsonMap,
-        path: &FieldPath,
+        path: &Loc,
         key: &str,
     ) -> Result<Option<bool>, ()> {
         match map.get(key) {
@@ -107,7 +174,7 @@ impl<'a> Cx<'a> {
     }
 
     /// The value as a string, or an error.
-    pub fn expect_str<'v>(&mut self, value: &'v Json, path: &FieldPath) -> Option<&'v str> {
+    pub fn expect_str<'v>(&mut self, value: &'v Json, path: &Loc) -> Option<&'v str> {
         match value {
             Json::String(s) => Some(s),
             other => {
@@ -121,7 +188,7 @@ impl<'a> Cx<'a> {
     }
 
     /// The value as an object, or an error.
-    pub fn expect_object<'v>(&mut self, value: &'v Json, path: &FieldPath) -> Option<&'v JsonMap> {
+    pub fn expect_object<'v>(&mut self, value: &'v Json, path: &Loc) -> Option<&'v JsonMap> {
         match value {
             Json::Object(map) => Some(map),
             other => {
@@ -135,7 +202,7 @@ impl<'a> Cx<'a> {
     }
 
     /// The value as an array, or an error.
-    pub fn expect_array<'v>(&mut self, value: &'v Json, path: &FieldPath) -> Option<&'v [Json]> {
+    pub fn expect_array<'v>(&mut self, value: &'v Json, path: &Loc) -> Option<&'v [Json]> {
         match value {
             Json::Array(items) => Some(items),
             other => {
@@ -149,7 +216,7 @@ impl<'a> Cx<'a> {
     }
 
     /// The value as a non-negative integer (an integral JSON number), or an error.
-    pub fn expect_id(&mut self, value: &Json, path: &FieldPath) -> Option<u64> {
+    pub fn expect_id(&mut self, value: &Json, path: &Loc) -> Option<u64> {
         match as_whole_number(value) {
             Some(n) if n >= 0 => u64::try_from(n).ok(),
             _ => {

@@ -8,7 +8,7 @@ use serde_json::Value as Json;
 use crate::diagnostic::{Diagnostic, FieldPath, Position};
 use crate::model::Parsed;
 
-use super::json::{Cx, byte_offset, extras, type_name};
+use super::json::{Cx, Loc, byte_offset, extras, type_name};
 use super::{
     Container, FilterSource, JsonMap, Layout, OtherRevision, Recipe, RecipeSet, RevisionId,
     RevisionSlot, SUPPORTED_ACTIONS, Shape, Signature, action_family, arguments, filter,
@@ -52,29 +52,25 @@ pub fn parse(file: &str, text: &str) -> Parsed<RecipeSet> {
             };
         }
     };
-    let root = FieldPath::root();
-    let (container, items): (Container, Vec<(&Json, FieldPath)>) = match &json {
-        Json::Array(items) => (
-            Container::Array,
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| (item, root.index(i)))
-                .collect(),
-        ),
+    let root = Loc::Root;
+    // The recipes, and the key of the listing that holds them (`None` for a bare array).
+    let (container, items, listing_key): (Container, &[Json], Option<&str>) = match &json {
+        Json::Array(items) => (Container::Array, items.as_slice(), None),
         Json::Object(map) if is_listing(map, "results") => (
             Container::Paginated {
                 extra: extras(map, &["results"]),
             },
             listing_items(map, "results"),
+            Some("results"),
         ),
         Json::Object(map) if is_listing(map, "data") => (
             Container::RemoteSettings {
                 extra: extras(map, &["data"]),
             },
             listing_items(map, "data"),
+            Some("data"),
         ),
-        Json::Object(_) => (Container::Single, vec![(&json, root.clone())]),
+        Json::Object(_) => (Container::Single, std::slice::from_ref(&json), None),
         other => {
             cx.error(
                 &root,
@@ -90,8 +86,17 @@ pub fn parse(file: &str, text: &str) -> Parsed<RecipeSet> {
             };
         }
     };
+    let base = match listing_key {
+        Some(key) => root.key(key),
+        None => Loc::Root,
+    };
     let mut parsed = Vec::with_capacity(items.len());
-    for (item, path) in items {
+    for (idx, item) in items.iter().enumerate() {
+        let path = if matches!(container, Container::Single) {
+            Loc::Root
+        } else {
+            base.index(idx)
+        };
         if let Some(entry) = parse_item(&mut cx, item, &path) {
             parsed.push(entry);
         }
@@ -134,15 +139,10 @@ fn is_listing(map: &JsonMap, key: &str) -> bool {
             .any(|k| map.contains_key(*k))
 }
 
-fn listing_items<'j>(map: &'j JsonMap, key: &str) -> Vec<(&'j Json, FieldPath)> {
-    let base = FieldPath::root().key(key);
+fn listing_items<'j>(map: &'j JsonMap, key: &str) -> &'j [Json] {
     match map.get(key) {
-        Some(Json::Array(items)) => items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| (item, base.index(i)))
-            .collect(),
-        _ => Vec::new(),
+        Some(Json::Array(items)) => items,
+        _ => &[],
     }
 }
 
@@ -155,7 +155,7 @@ struct Entry {
     arguments_path: FieldPath,
 }
 
-fn parse_item(cx: &mut Cx, item: &Json, path: &FieldPath) -> Option<Entry> {
+fn parse_item(cx: &mut Cx, item: &Json, path: &Loc) -> Option<Entry> {
     let Some(map) = item.as_object() else {
         cx.error(
             path,
@@ -173,7 +173,7 @@ fn parse_item(cx: &mut Cx, item: &Json, path: &FieldPath) -> Option<Entry> {
     }
 }
 
-fn signed_record(cx: &mut Cx, map: &JsonMap, path: &FieldPath) -> Option<Entry> {
+fn signed_record(cx: &mut Cx, map: &JsonMap, path: &Loc) -> Option<Entry> {
     let recipe_path = path.key("recipe");
     let recipe_map = cx.expect_object(map.get("recipe")?, &recipe_path)?;
     let body = body(cx, recipe_map, &recipe_path, BodyKind::Recipe)?;
@@ -205,7 +205,7 @@ fn signed_record(cx: &mut Cx, map: &JsonMap, path: &FieldPath) -> Option<Entry> 
     Some(body.into_entry(shape, signature))
 }
 
-fn v3_recipe(cx: &mut Cx, map: &JsonMap, path: &FieldPath) -> Option<Entry> {
+fn v3_recipe(cx: &mut Cx, map: &JsonMap, path: &Loc) -> Option<Entry> {
     let id = match map.get("id") {
         Some(value) => cx.expect_id(value, &path.key("id")),
         None => {
@@ -269,7 +269,7 @@ fn v3_recipe(cx: &mut Cx, map: &JsonMap, path: &FieldPath) -> Option<Entry> {
 fn signature_member(
     cx: &mut Cx,
     map: &JsonMap,
-    path: &FieldPath,
+    path: &Loc,
     expected: bool,
 ) -> (Option<Signature>, bool) {
     let sig_path = path.key("signature");
@@ -374,26 +374,25 @@ impl Body {
     }
 }
 
-fn body(cx: &mut Cx, map: &JsonMap, path: &FieldPath, kind: BodyKind) -> Option<Body> {
+fn body(cx: &mut Cx, map: &JsonMap, path: &Loc, kind: BodyKind) -> Option<Body> {
     let (id, id_path, revision_id) = match kind {
         BodyKind::Recipe => {
-            let id_path = path.key("id");
+            let id_loc = path.key("id");
             let id = match map.get("id") {
-                Some(value) => cx.expect_id(value, &id_path),
+                Some(value) => cx.expect_id(value, &id_loc),
                 None => {
-                    cx.error(&id_path, "missing required field \"id\"".to_owned());
+                    cx.error(&id_loc, "missing required field \"id\"".to_owned());
                     None
                 }
             };
             let revision_id = revision_id(cx, map.get("revision_id"), &path.key("revision_id"));
-            (id, id_path, revision_id)
+            (id, id_loc.to_path(), revision_id)
         }
         BodyKind::V3Revision { recipe_id } => {
             let revision_id = revision_id(cx, map.get("id"), &path.key("id"));
-            // The recipe id sits two levels up: `{id, approved_revision: {...}}`.
-            let mut id_path = path.clone();
-            id_path.0.pop();
-            (Some(recipe_id), id_path.key("id"), revision_id)
+            // The recipe id sits one level up: `{id, approved_revision: {...}}`.
+            let parent = path.parent();
+            (Some(recipe_id), parent.key("id").to_path(), revision_id)
         }
     };
     let name = cx.required_str(map, path, "name").map(str::to_owned);
@@ -454,7 +453,7 @@ fn body(cx: &mut Cx, map: &JsonMap, path: &FieldPath, kind: BodyKind) -> Option<
             extra: extras(map, &known),
         },
         id_path,
-        arguments_path,
+        arguments_path: arguments_path.to_path(),
     })
 }
 
@@ -466,7 +465,7 @@ fn arguments_slug(map: &JsonMap) -> Option<&str> {
         .find_map(|key| arguments.get(*key).and_then(Json::as_str))
 }
 
-fn revision_id(cx: &mut Cx, value: Option<&Json>, path: &FieldPath) -> Option<RevisionId> {
+fn revision_id(cx: &mut Cx, value: Option<&Json>, path: &Loc) -> Option<RevisionId> {
     match value? {
         Json::Null => None,
         Json::String(s) => Some(RevisionId::Text(s.clone())),
@@ -475,11 +474,7 @@ fn revision_id(cx: &mut Cx, value: Option<&Json>, path: &FieldPath) -> Option<Re
 }
 
 /// `action`: a name, or (API v3) an object with a `name`.
-fn action_member(
-    cx: &mut Cx,
-    map: &JsonMap,
-    path: &FieldPath,
-) -> (Option<String>, Option<JsonMap>) {
+fn action_member(cx: &mut Cx, map: &JsonMap, path: &Loc) -> (Option<String>, Option<JsonMap>) {
     let action_path = path.key("action");
     match map.get("action") {
         None => {
@@ -513,7 +508,7 @@ fn describe_action(value: &Json) -> String {
     }
 }
 
-fn capability_list(cx: &mut Cx, value: Option<&Json>, path: &FieldPath) -> Vec<String> {
+fn capability_list(cx: &mut Cx, value: Option<&Json>, path: &Loc) -> Vec<String> {
     let Some(value) = value else {
         return Vec::new();
     };
@@ -534,7 +529,7 @@ fn capability_list(cx: &mut Cx, value: Option<&Json>, path: &FieldPath) -> Vec<S
 fn derived_capabilities(
     cx: &mut Cx,
     map: &JsonMap,
-    path: &FieldPath,
+    path: &Loc,
     action: &str,
     from_filters: BTreeSet<String>,
 ) -> Vec<String> {
@@ -559,8 +554,8 @@ fn cross_checks(cx: &mut Cx, entries: &[Entry]) {
     for (idx, entry) in entries.iter().enumerate() {
         let recipe = &entry.recipe;
         if let Some((first_idx, first)) = ids.get(&recipe.id) {
-            cx.error(
-                &entry.id_path,
+            cx.error_path(
+                entry.id_path.clone(),
                 format!(
                     "recipe id {} is already used by the recipe {} (entry {})",
                     recipe.id,
@@ -575,8 +570,8 @@ fn cross_checks(cx: &mut Cx, entries: &[Entry]) {
             continue;
         };
         if let Some(first) = slugs.get(&(family, slug)) {
-            cx.error(
-                &entry.arguments_path.key("slug"),
+            cx.error_path(
+                entry.arguments_path.key("slug"),
                 format!(
                     "slug {} is already used by recipe {} ({} action family)",
                     Json::from(slug),
@@ -594,8 +589,8 @@ fn cross_checks(cx: &mut Cx, entries: &[Entry]) {
             && let Some(rollout) =
                 slugs.get(&("preference-rollout", rollback.rollout_slug.as_str()))
         {
-            cx.warning(
-                &entry.arguments_path.key("rolloutSlug"),
+            cx.warning_path(
+                entry.arguments_path.key("rolloutSlug"),
                 format!(
                     "the rollout {} (recipe {}) is in the same set; a rollout and its rollback \
                      must never be enabled together",
