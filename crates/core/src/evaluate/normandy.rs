@@ -52,7 +52,9 @@ pub const TRANSFORMS: [&str; 12] = [
 /// Evaluates every recipe of `recipes` for the client in `input`, in order.
 pub fn evaluate(recipes: &RecipeSet, input: &EvalInput) -> Vec<ItemResult> {
     let environment = input.context.filter_environment(input.now);
-    let capabilities = client_capabilities(&environment);
+    let capabilities = Capabilities {
+        environment: &environment,
+    };
     let user_id = input.context.user_id.as_deref();
     let mut scope = FilterScope::new(&environment);
     recipes
@@ -179,10 +181,36 @@ pub fn client_capabilities(environment: &Object) -> HashSet<String> {
     set
 }
 
+/// The client capability set of [`client_capabilities`], answered without building it.
+struct Capabilities<'e> {
+    environment: &'e Object,
+}
+
+impl Capabilities<'_> {
+    fn has(&self, capability: &str) -> bool {
+        if let Some(action) = capability.strip_prefix("action.") {
+            return crate::model::normandy::SUPPORTED_ACTIONS.contains(&action);
+        }
+        if let Some(transform) = capability.strip_prefix("jexl.transform.") {
+            return TRANSFORMS.contains(&transform);
+        }
+        if let Some(key) = capability
+            .strip_prefix("jexl.context.env.")
+            .or_else(|| capability.strip_prefix("jexl.context.normandy."))
+        {
+            return key == "recipe" || self.environment.contains_key(key);
+        }
+        matches!(
+            capability,
+            "capabilities-v1" | "jexl.context.env" | "jexl.context.normandy"
+        )
+    }
+}
+
 fn evaluate_recipe(
     recipe: &Recipe,
     scope: &mut FilterScope,
-    capabilities: &HashSet<String>,
+    capabilities: &Capabilities,
     user_id: Option<&str>,
     prefs: &PrefSnapshot,
 ) -> ItemResult {
@@ -196,11 +224,7 @@ fn evaluate_recipe(
     };
     let fail = |reason: &str| result(false, Some(reason.to_owned()));
 
-    if !recipe
-        .capabilities
-        .iter()
-        .all(|c| capabilities.contains(c.as_str()))
-    {
+    if !recipe.capabilities.iter().all(|c| capabilities.has(c)) {
         return fail("capabilities-mismatch");
     }
 
@@ -432,8 +456,18 @@ mod tests {
             "action.show-heartbeat",
             "jexl.transform.nope",
             "jexl.context.normandy.nope",
+            "jexl.context",
+            "capabilities-v2",
         ] {
             assert!(!caps.contains(absent), "{absent}");
+        }
+        // The fast check used during evaluation agrees with the set.
+        let fast = Capabilities { environment: &env };
+        for capability in &caps {
+            assert!(fast.has(capability), "{capability}");
+        }
+        for absent in ["action.show-heartbeat", "jexl.context.env.nope", "x"] {
+            assert!(!fast.has(absent), "{absent}");
         }
     }
 

@@ -10,6 +10,7 @@ const MINIMAL: &str = include_str!("../../../tests/data/normandy/minimal-recipe.
 const SIGNED: &str = include_str!("../../../tests/data/normandy/signed-records.json");
 const V1: &str = include_str!("../../../tests/data/normandy/v1-recipes.json");
 const V3: &str = include_str!("../../../tests/data/normandy/v3-recipes.json");
+const EXAMPLE: &str = include_str!("../../../../../examples/normandy/recipes.json");
 
 fn parse_ok(file: &str, text: &str) -> RecipeSet {
     let parsed = parse(file, text);
@@ -162,6 +163,29 @@ fn api_v1_recipes_with_a_legacy_experiment_and_an_unsupported_action() {
         &heartbeat.arguments,
         Arguments::Other { action, raw } if action == "show-heartbeat" && raw["surveyId"] == "hb-56-satisfaction"
     ));
+}
+
+#[test]
+fn the_bundled_example_is_clean() {
+    let parsed = parse("examples/normandy/recipes.json", EXAMPLE);
+    assert_eq!(parsed.diagnostics, []);
+    let set = parsed.value.expect("a set");
+    assert_eq!(
+        set.recipes
+            .iter()
+            .map(|r| (r.id, r.action.as_str(), r.slug()))
+            .collect::<Vec<_>>(),
+        [
+            (101, "preference-rollout", Some("http3-rollout")),
+            (102, "preference-rollback", Some("autoplay-block-rollout")),
+            (
+                103,
+                "multi-preference-experiment",
+                Some("newtab-preload-exp")
+            ),
+            (104, "preference-experiment", Some("search-suggest-exp")),
+        ]
+    );
 }
 
 #[test]
@@ -383,6 +407,7 @@ fn round_trip_keeps_every_shape() {
         ("signed.json", SIGNED),
         ("v1.json", V1),
         ("v3.json", V3),
+        ("recipes.json", EXAMPLE),
     ] {
         let first = parse(file, text).value.expect("a set");
         let written = to_json(&first);
@@ -400,7 +425,7 @@ fn round_trip_keeps_every_shape() {
 #[test]
 fn round_trip_writes_the_same_json_values() {
     // Key order may change, values may not.
-    for text in [MINIMAL, SIGNED, V1, V3] {
+    for text in [MINIMAL, SIGNED, V1, V3, EXAMPLE] {
         let set = parse("f.json", text).value.expect("a set");
         let original: serde_json::Value = serde_json::from_str(text).expect("json");
         let written: serde_json::Value = serde_json::from_str(&to_json(&set)).expect("json");
