@@ -204,7 +204,11 @@ fn bench_primitives(c: &mut Criterion) {
     c.bench_function("version/compare_toolkit", |b| {
         b.iter(|| version::compare_toolkit(black_box("128.0.1"), black_box("100.!")))
     });
-    // ROX_BUCKET_PLACEHOLDER
+    // CloudBees seeds are `<stickiness value>.<experiment seed>`.
+    let rox_seed = format!("{USER_ID}.checkout-redesign");
+    c.bench_function("sampling/rox_bucket", |b| {
+        b.iter(|| sampling::rox_bucket(black_box(&rox_seed)))
+    });
 }
 
 criterion_group!(
