@@ -460,6 +460,43 @@ mod tests {
     }
 
     #[test]
+    fn the_filter_scope_matches_filter_vars_and_survives_sharing() {
+        let context = context(Some("u"));
+        let env = context.filter_environment("2024-07-15T12:00:00Z".parse().expect("time"));
+        let mut scope = FilterScope::new(&env);
+        let recipe_a = Value::string("a");
+        let recipe_b = Value::string("b");
+        let expected = |recipe: &Value| {
+            filter_vars(&env, Some(recipe.clone()))
+                .to_js_json_string()
+                .expect("json")
+        };
+        let first = scope.with_recipe(&recipe_a).to_js_json_string();
+        assert_eq!(first.as_deref(), Some(expected(&recipe_a).as_str()));
+        // Something still holds the previous variables: the scope copies instead of mutating.
+        let held = scope.with_recipe(&recipe_a).clone();
+        let second = scope.with_recipe(&recipe_b).to_js_json_string();
+        assert_eq!(second.as_deref(), Some(expected(&recipe_b).as_str()));
+        assert_eq!(
+            held.to_js_json_string().as_deref(),
+            Some(expected(&recipe_a).as_str())
+        );
+        // And goes back to swapping in place afterwards.
+        drop(held);
+        let third = scope.with_recipe(&recipe_a).to_js_json_string();
+        assert_eq!(third.as_deref(), Some(expected(&recipe_a).as_str()));
+        let Value::Object(outer) = &scope.vars else {
+            panic!("vars are an object");
+        };
+        let (Some(Value::Object(normandy)), Some(Value::Object(env_alias))) =
+            (outer.get("normandy"), outer.get("env"))
+        else {
+            panic!("normandy and env are objects");
+        };
+        assert!(Arc::ptr_eq(normandy, env_alias), "normandy and env alias");
+    }
+
+    #[test]
     fn capabilities_are_checked_before_the_filter() {
         let results = run(
             json!([
