@@ -11,6 +11,7 @@
 
 import { createWriteStream } from 'node:fs';
 import { evaluate, Unsupported } from './oracle.mjs';
+import { selfTest } from './selftest.mjs';
 
 // ---------------------------------------------------------------------------
 // PRNG: mulberry32, one stream per case derived from (seed, id).
@@ -487,7 +488,13 @@ const BINARY_OPS = [
 const TRANSFORMS = [
   [3, 'keys'], [3, 'values'], [3, 'length'], [3, 'mapToProperty'], [3, 'regExpMatch'],
   [3, 'stableSample'], [3, 'bucketSample'], [3, 'preferenceValue'], [2, 'preferenceIsUserSet'],
-  [2, 'preferenceExists'], [3, 'date'], [0.5, 'unknownTransform'],
+  [2, 'preferenceExists'], [3, 'date'], [3, 'versionCompare'], [0.5, 'unknownTransform'],
+];
+
+const VERSIONS = [
+  '1.0', '1', '1.0.0', '1.1', '0.9', '2.0', '47.0.1', '70', '70.0', '70.!', '70.*', '93.!', '93.0b5',
+  '93.0-beta', '113.0a1', '113', '113.0a0', '128.0', '91.0.2', '1.0pre1', '1.1pre', '1.0+', '12+',
+  '13pre', '1.0.0-beta', '28.0esr', '3.6.*', '2147483648', '', '1..2', '1.', '*', ' 5', 'pre', '3.0.-1',
 ];
 
 const REGEX_PATTERNS = [
@@ -546,6 +553,10 @@ function transformCall(r, vars, subject, depth) {
       args = [];
       if (!subj) subj = dateInput(r);
       break;
+    case 'versionCompare':
+      args = r.chance(0.95) ? [stringLit(r, r.pick(VERSIONS)).src] : r.pick([[], ['70'], ['1.5']]);
+      if (!subj) subj = r.chance(0.6) ? stringLit(r, r.pick(VERSIONS)) : frag(r.pick(['normandy.version', 'env.version']), 'path');
+      break;
     case 'unknownTransform':
       args = r.chance(0.5) ? [] : [arg()];
       break;
@@ -554,6 +565,11 @@ function transformCall(r, vars, subject, depth) {
   }
   if (!subj) subj = operandFor(r, vars, depth - 1);
   const tname = name === 'unknownTransform' ? r.pick(['nope', 'versionCompareX', 'Keys']) : name;
+  if (name === 'versionCompare' && r.chance(0.7)) {
+    // How filters use it: the sign compared with 0.
+    const call = `${wrapForPipe(r, subj).src}|versionCompare${args.length ? `(${args.join(', ')})` : ''}`;
+    return frag(`${call} ${r.pick(['<', '>', '<=', '>=', '==', '!='])} 0`, 'op');
+  }
   const argText = args.length ? `(${args.join(r.pick([', ', ',']))})` : r.chance(0.1) ? '()' : '';
   return frag(`${wrapForPipe(r, subj).src}|${tname}${argText}`, 'transform', true);
 }
@@ -781,6 +797,9 @@ function realistic(r) {
       'normandy.recipe.arguments.slug in ["my-exp", "other"]',
       'normandy.doNotTrack || normandy.syncSetup',
       'normandy.addons[.isActive]|length',
+      'normandy.version|versionCompare("70.!") >= 0',
+      '(normandy.version|versionCompare("93.!") >= 0) && (normandy.version|versionCompare("113.*") < 0)',
+      'env.version|versionCompare("113.0a1") == 0',
       'normandy.addons|values[.type == "theme"]|mapToProperty("id")',
     ]);
   const n = r.weighted([[4, 1], [4, 2], [2, 3]]);
@@ -883,7 +902,22 @@ function genCase(seed, id, attempt) {
       expr = randomExpr(r, vars, r.int(1, 5)).src;
   }
   assertPortableNumbers(vars);
-  return { cat, expr, vars: prune(vars, expr), prefs: /preference/.test(expr) ? prefs : {}, features: [...used] };
+  const kept = prune(vars, expr);
+  // For int-keys cases the JSON text lists keys in an order JavaScript would not keep:
+  // JSON.parse puts integer-like keys first, in ascending order.
+  const varsJson = cat === 'int-keys' ? shuffledJson(r, kept) : JSON.stringify(kept);
+  return { cat, expr, varsJson, prefs: /preference/.test(expr) ? prefs : {}, features: [...used] };
+}
+
+function shuffledJson(r, value) {
+  if (Array.isArray(value)) return `[${value.map((v) => shuffledJson(r, v)).join(',')}]`;
+  if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  const keys = Object.keys(value);
+  for (let i = keys.length - 1; i > 0; i--) {
+    const j = r.int(0, i);
+    [keys[i], keys[j]] = [keys[j], keys[i]];
+  }
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${shuffledJson(r, value[k])}`).join(',')}}`;
 }
 
 /**
@@ -940,6 +974,7 @@ function parseArgs(argv) {
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
+  await selfTest();
   const out = opts.out ? createWriteStream(opts.out) : process.stdout;
   const stats = { cats: {}, types: {}, catTypes: {}, rejected: {}, features: {} };
   const bump = (obj, key) => (obj[key] = (obj[key] || 0) + 1);
@@ -957,13 +992,15 @@ async function main() {
       }
       let expected;
       try {
-        expected = await evaluate(c.expr, c.vars, c.prefs);
+        expected = await evaluate(c.expr, c.varsJson, c.prefs);
       } catch (err) {
         if (!(err instanceof Unsupported)) throw err;
         bump(stats.rejected, err.message);
         continue;
       }
-      const line = JSON.stringify({ id, cat: c.cat, expr: c.expr, vars: c.vars, prefs: c.prefs, expected });
+      const head = JSON.stringify({ id, cat: c.cat, expr: c.expr });
+      const tail = JSON.stringify({ prefs: c.prefs, expected });
+      const line = `${head.slice(0, -1)},"vars":${c.varsJson},${tail.slice(1)}`;
       out.write(line + '\n');
       written = true;
       if (seen.has(c.expr)) duplicates++;

@@ -160,6 +160,98 @@ function dateInputIsPortable(x) {
 }
 
 // ---------------------------------------------------------------------------
+// Services.vc.compare: the toolkit version comparator (xpcom/base/nsVersionComparator.cpp),
+// written from its documented rules. Versions are split on '.', each part is
+// <numA><strB><numC><extraD>; a present string sorts before an absent one.
+
+const INT32_MAX = 2147483647;
+
+/** C `strtol(s, &end, 10)` clamped like the comparator: out of int32 range gives 0. */
+function strtol(s, start) {
+  let i = start;
+  while (i < s.length && ' \t\n\v\f\r'.includes(s[i])) i++;
+  let sign = 1;
+  if (s[i] === '+' || s[i] === '-') {
+    if (s[i] === '-') sign = -1;
+    i++;
+  }
+  const digitsStart = i;
+  while (i < s.length && s[i] >= '0' && s[i] <= '9') i++;
+  if (i === digitsStart) return { value: 0, end: start }; // no conversion: end = start
+  const value = sign * Number(s.slice(digitsStart, i));
+  return { value: value > INT32_MAX || value < -INT32_MAX - 1 ? 0 : value, end: i };
+}
+
+function parseVersionPart(part) {
+  const vp = { numA: 0, strB: null, numC: 0, extraD: null };
+  if (part === null) return vp;
+  let rest;
+  if (part === '*') {
+    vp.numA = INT32_MAX;
+    rest = '';
+  } else {
+    const a = strtol(part, 0);
+    vp.numA = a.value;
+    rest = part.slice(a.end);
+  }
+  if (rest === '') return vp;
+  if (rest[0] === '+') {
+    vp.numA += 1;
+    vp.strB = 'pre';
+    return vp;
+  }
+  const m = /[0-9+-]/.exec(rest);
+  if (!m) {
+    vp.strB = rest;
+    return vp;
+  }
+  vp.strB = rest.slice(0, m.index);
+  const c = strtol(rest, m.index);
+  vp.numC = c.value;
+  vp.extraD = c.end < rest.length ? rest.slice(c.end) : null;
+  return vp;
+}
+
+function cmpNum(a, b) {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Byte-wise comparison where any string sorts before no string. */
+function cmpStr(a, b) {
+  if (a === null) return b === null ? 0 : 1;
+  if (b === null) return -1;
+  return a < b ? -1 : a > b ? 1 : 0; // ASCII only (see versionCompare)
+}
+
+export function compareVersions(a, b) {
+  const pa = a.split('.');
+  const pb = b.split('.');
+  // A trailing '.' ends the list (but "1." still has the part "1").
+  if (pa.length > 1 && pa[pa.length - 1] === '') pa.pop();
+  if (pb.length > 1 && pb[pb.length - 1] === '') pb.pop();
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const va = parseVersionPart(i < pa.length ? pa[i] : null);
+    const vb = parseVersionPart(i < pb.length ? pb[i] : null);
+    const r =
+      cmpNum(va.numA, vb.numA) || cmpStr(va.strB, vb.strB) || cmpNum(va.numC, vb.numC) || cmpStr(va.extraD, vb.extraD);
+    if (r) return r;
+  }
+  return 0;
+}
+
+function versionCompare(v1, v2) {
+  // XPConnect converts the arguments to byte strings; only ASCII text (and numbers, which
+  // convert with ToString) has an obvious meaning, so anything else is left out. Firefox
+  // returns strcmp-style magnitudes in some branches; we return the sign, which is all a
+  // filter can portably use.
+  for (const v of [v1, v2]) {
+    if (typeof v === 'number') continue;
+    if (typeof v !== 'string' || /[^\x20-\x7e]/.test(v)) markUnsupported('version-argument');
+  }
+  return compareVersions(String(v1), String(v2));
+}
+
+// ---------------------------------------------------------------------------
 // The configured Jexl instance
 
 function makeJexl() {
@@ -206,6 +298,7 @@ function makeJexl() {
       const re = new RegExp(pattern, flags);
       return str.match(re);
     },
+    versionCompare,
   });
   jexl.addBinaryOp('intersect', 40, (listA, listB) => {
     if (!Array.isArray(listA) || !Array.isArray(listB)) return undefined;
@@ -275,13 +368,13 @@ export function encode(value, depth = 0) {
 export class Unsupported extends Error {}
 
 /**
- * Evaluates `expr` over `vars` (plain JSON, as the Rust side will read it) and a preference
+ * Evaluates `expr` over `varsJson` (the JSON text the Rust side will read) and a preference
  * snapshot. Resolves to the tagged result, or rejects with `Unsupported`.
  */
-export async function evaluate(expr, vars, prefs) {
-  // Round-trip through JSON so that JavaScript sees exactly what serde_json gives Rust
-  // (including JavaScript's own ordering of integer-like object keys).
-  const context = JSON.parse(JSON.stringify(vars));
+export async function evaluate(expr, varsJson, prefs) {
+  // Parse the same JSON text the Rust side reads: JavaScript then applies its own property
+  // order (integer-like keys first), which the engine has to reproduce.
+  const context = JSON.parse(varsJson);
   instance.setPrefs(JSON.parse(JSON.stringify(prefs)));
   unsupported = null;
   let result;
