@@ -815,6 +815,69 @@ function realistic(r) {
 }
 
 // ---------------------------------------------------------------------------
+// Quirks: expressions pinning one JavaScript or mozjexl rule each, over random contexts.
+
+const QUIRKS = [
+  // Loose equality and relational coercions
+  '"1" == 1', '1 == "1.0"', '"" == 0', '"0" == false', 'true == 1', '[] == false', '[1] == 1',
+  '[1,2] == "1,2"', '{} == "[object Object]"', 'undefined == null', 'z == undefined', 'z == 0',
+  '"10" < "9"', '"10" < 9', '"abc" < "abd"', '"B" < "a"', '"a" < 1', 'true > false', '[2] > 1',
+  '[1,2] < [1,3]', '{} >= {}', 'z >= 0', 'z <= 0', 'missing < 1', 'missing >= missing',
+  '"😀" < "ｆ"', '"ｆ" < "😀"', '"é" > "z"', '(0/0) == (0/0)', '(0/0) != (0/0)', '(0/0) < 1',
+  // Arithmetic and string conversion
+  '0.1 + 0.2', '1 + "2"', '1 + 2 + "3"', '"3" - 1', '"3" * "4"', '" 12 " * 1', '"0x10" - 0',
+  '"1e3" - 0', '"Infinity" * 1', '"-0" * 1', '".5" - 0', '"5." - 0', '"" - 1', '"a" - 1',
+  'true + true', 'z + 1', 'missing + 1', '"a" + z', '"a" + missing', '[1,2] + 1', '[1,2] + [3]',
+  '{} + 1', '{} + []', '[] - 1', '[5] * 2', '[[1,2],[3]] + ""', '[z] + 1', '0 * -1', '1 / (0 * -1)',
+  '-0 + 0', '1 / 0', '-1 / 0', '0 / 0', '5 // 0', '-5 // 2', '7 // 2', '7.5 // 2', '-5 % 3',
+  '5.5 % 2', '5 % 0', '-5 % -3', '2 ^ 0.5', '2 ^ -1', '0 ^ 0', '(0/0) ^ 0', '1 ^ (1/0)',
+  '(-8) ^ (1/3)', '-2 ^ 2', '2 ^ 3 ^ 2', '10 ^ 21', '10 ^ -7', '1 - 2 - 3', '2 * 3 % 4',
+  '1 + 2 * 3 ^ 2 % 5', '1000000000000000000000 + ""', '0.0000001 + ""', '123456789012345680000 + ""',
+  '0.000001 + ""', '1.5e300 * 1e10', '9007199254740993 + ""', '100 / 3', '1 / 3 * 3',
+  '"😀".length', 's.length', 'strs.length', 'nums.length', '"abc".length + 1',
+  // Logical operators return operands; no short-circuit
+  '0 || "x"', '"" && 1', 'z || missing', 'missing && z', '[] && {}', '0 || 0 || "last"',
+  'false && z.a', 'true || z.a', '!z', '!!missing', '!"0"', '!!(0/0)', '![]', '!{}',
+  // in and intersect
+  '1 in "123"', '"" in ""', 'missing in "undefined"', 'z in "null"', '"a" in {a: 1}', 'z in [z]',
+  'missing in [z]', '"1" in [1, 2]', '1 in 5', '[1] in [[1]]', '"b" in strs', 's in strs',
+  '[0/0] intersect [0/0]', '[0] intersect [0 * -1]', '["1"] intersect [1]', 'nums intersect nums',
+  'objs intersect objs', 'nums intersect [1, 2, 3]', 'strs intersect "abc"', 'nums intersect missing',
+  '[1, 1, 2] intersect [1]', 'normandy.experiments.all intersect normandy.experiments.active',
+  // Member access and indexing
+  'nums[0]', 'nums[-1]', 'nums[0.5]', 'nums["0"]', 'nums["length"]', 'nums[1 == 1]', 'nums[1 == 2]',
+  'nums[[0]]', 'obj[["a"]]', 'obj["a"]', 'obj[{}]', 's[0]', 's["length"]', 's[100]', 'n[0]',
+  'flag[0]', 'z[0]', 'missing[0]', 'missing.a.b', 'z.a', 'objs.a', 'objs.name', '[].a', '[z].a',
+  '[{a: 1}].a', '{a: {b: 2}}.a.b', '"abc".nope', '(1).a', 'nums[(0)]', 'nums[nums[0]]',
+  // Filters: relative identifiers, falsy elements fall back to the root context
+  'nums[.a]', 'mixed[.a]', 'strs[.length > 1]', 'objs[.a]', 'objs[.a == 1]', 'objs[.a == a]',
+  'objs[(.a == 1)]', 'objs[.a > 0 ? true : false]', 'objs[true ? .a : false]', 'objs[.tags[0]]',
+  'obj[.a]', 'z[.a]', 'missing[.a]', 'n[.a]', 'objs[.a][0].b', 'objs[.a].name', 'objs[.nope]',
+  'deep.x.y.list[.a >= 2]', 'normandy.addons[.isActive]', 'objs[.a == 1 || .b == 2]|length',
+  // Transforms: argument handling and odd subjects
+  'nums|keys', 'strs|values', 'obj|keys', 'obj|values', 's|keys', 'z|keys', 'missing|values',
+  '"2020-01-01"|date|keys', 'nums|length', 'obj|length', 's|length', 'objs|mapToProperty("a")',
+  'strs|mapToProperty("length")', 'strs|mapToProperty(0)', 'mixed|mapToProperty("a")',
+  'nums|keys()', 'nums|length(1, 2)', 'missing|nope', 'false ? missing|nope : 1',
+  's|regExpMatch("a")', 's|regExpMatch("a", "g")', 'n|regExpMatch("1")', 'missing|regExpMatch("a")',
+  '"abcabc"|regExpMatch("(b)(x)?")', '"ABC"|regExpMatch("b", "i")', '"a1b22"|regExpMatch("\\d+", "g")',
+  '"x"|regExpMatch("(")', '"x"|regExpMatch("x", "q")', '"٣"|regExpMatch("\\d")', '"é"|regExpMatch("\\w")',
+  '"ſ"|regExpMatch("s", "i")', '"\u212a"|regExpMatch("k", "i")', '"a\nb"|regExpMatch("^b", "m")',
+  'missing|stableSample(0.5)', 'z|stableSample(0.5)', '"2020-01-01"|date|stableSample(0.5)',
+  '"x"|date|stableSample(0.5)', 'nums|stableSample(0.5)', '{b: 1, a: 2}|stableSample(0.5)',
+  '0.1|stableSample(0.5)', '(0/0)|stableSample(0.5)', '"test"|stableSample', '"test"|stableSample(1.5)',
+  '"test"|bucketSample(0, 10, 0)', '"test"|bucketSample("0", "5", "10")', '"test"|bucketSample(9, 3, 10)',
+  '"only.user"|preferenceValue', '"only.default"|preferenceIsUserSet', '"does.not.exist"|preferenceValue(z)',
+  '["a.b", "only.user"]|length', '"1.0"|versionCompare("1")', '"2"|versionCompare(10)',
+  '(2)|versionCompare("10")',
+  // Ternaries and grammar corners
+  '1 ? 2 : 3 ? 4 : 5', '0 ? 2 : 0 ? 4 : 5', 'z ?: "default"', 's ?: "empty"', '(1 ? 2 : 3) + 1',
+  '1 ? 2 : 3 + 1', '1 + 1 ? "t" : "f"', '!0 ? "t" : "f"', '[1, 2 ? 3 : 4]', '{a: 0 ? 1 : 2}',
+  '- 1', '--1', '- -1', '1 - -1', '1--1', '2 * -3', '-1 ^ 2', '(-1)', '[-1]', '{a: -1}',
+  '!-1', '1 == -1', '- 0', '-0.5 + 1', '"a" # trailing comment',
+];
+
+// ---------------------------------------------------------------------------
 // Syntax errors and lexer corner cases (the oracle decides which of these are errors)
 
 function syntax(r, vars) {
@@ -855,6 +918,7 @@ function genCase(seed, id, attempt) {
     [8, 'realistic'],
     [7, 'syntax'],
     [4, 'literal'],
+    [6, 'quirks'],
     [3, 'int-keys'],
     [3, 'date'],
   ]);
@@ -872,6 +936,9 @@ function genCase(seed, id, attempt) {
       break;
     case 'realistic':
       expr = realistic(r);
+      break;
+    case 'quirks':
+      expr = r.pick(QUIRKS);
       break;
     case 'syntax':
       expr = syntax(r, vars);
