@@ -894,6 +894,11 @@ function syntax(r, vars) {
       '1 ++ 2', '1 -- 2', '!-1', '- - 1', '$', '$a', 'a$', '_', 'NaN', 'a.in', 'a.true', '{true: 1}',
       'a ? b : c ? d : e', '(a ? b : c) ? d : e', 'a ?: b ?: c', '1 ? 2 : 3 | length',
       '"a" "b"', '1 2', 'x|date(1,2,3)', '007 + 08', '0.1.2', '1..2', 'nums[0][0]', 'nums[0].a.b.c',
+      // Whitespace is JavaScript's \s; identifiers are ASCII only.
+      '1\u2028+\u20292', '1\v+\f2', '1\u3000+ 2', '1\u0085+2', '1\u200b+2', 'café', 'ａ', 'a\u00a0.b',
+      '00', '0.', '.0', '1_000', '0.1000000000000000055511151231257827', '1' + '0'.repeat(400),
+      '0.' + '0'.repeat(400) + '1', '"a" + \'b\'', "'it\\'s'", '"say \\"hi\\""', '"\\\\"',
+      '"a\\\\b\\\\c"', '"tab\there"', '"new\nline"', 'a#comment', '"#notcomment"',
     ])],
     [3, () => {
       // Delete or duplicate one character of a valid expression.
