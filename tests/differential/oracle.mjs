@@ -252,6 +252,29 @@ function versionCompare(v1, v2) {
 }
 
 // ---------------------------------------------------------------------------
+// String#match results
+
+/**
+ * A non-global match is an array with extra own properties (`index`, `input`, `groups`),
+ * which `keys`, `values` and `match["index"]` can observe. Our value model has plain arrays
+ * only, so such cases are reported as unsupported — but only when the extras are observed.
+ */
+function observeMatchExtras(match) {
+  if (!Array.isArray(match) || match.index === undefined) return match;
+  const extras = new Set(['index', 'input', 'groups']);
+  return new Proxy(match, {
+    get(target, prop, receiver) {
+      if (extras.has(prop)) markUnsupported('regexp-match-extras');
+      return Reflect.get(target, prop, receiver);
+    },
+    ownKeys(target) {
+      markUnsupported('regexp-match-extras');
+      return Reflect.ownKeys(target);
+    },
+  });
+}
+
+// ---------------------------------------------------------------------------
 // The configured Jexl instance
 
 function makeJexl() {
@@ -296,7 +319,7 @@ function makeJexl() {
     },
     regExpMatch(str, pattern, flags) {
       const re = new RegExp(pattern, flags);
-      return str.match(re);
+      return observeMatchExtras(str.match(re));
     },
     versionCompare,
   });

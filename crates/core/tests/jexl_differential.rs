@@ -11,7 +11,8 @@
 //! - otherwise the committed corpus `tests/data/jexl-oracle.jsonl`, so the test runs offline.
 //!
 //! `FLIGHTDECK_JEXL_ORACLE_IDS=3,17` restricts the run to those case ids and prints every
-//! result, which helps when investigating a mismatch.
+//! result, which helps when investigating a mismatch; `FLIGHTDECK_JEXL_ORACLE_SHOW=500` prints
+//! that many mismatches instead of the first 30.
 
 // The purity bans in `crates/core/clippy.toml` protect library code; this harness is a test
 // that has to read its corpus and configuration from the outside.
@@ -27,8 +28,16 @@ use flightdeck_core::value::{Value, js_number_to_string};
 use serde::Deserialize;
 use serde_json::json;
 
-/// Mismatches printed in full before the summary.
+/// Mismatches printed in full before the summary, unless `FLIGHTDECK_JEXL_ORACLE_SHOW` says.
 const SHOWN_MISMATCHES: usize = 30;
+
+fn shown_mismatches() -> usize {
+    std::env::var("FLIGHTDECK_JEXL_ORACLE_SHOW").map_or(SHOWN_MISMATCHES, |n| {
+        n.trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("bad FLIGHTDECK_JEXL_ORACLE_SHOW {n:?}"))
+    })
+}
 
 #[derive(Deserialize)]
 struct Case {
@@ -173,6 +182,7 @@ fn filter_expressions_match_mozjexl() {
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|err| panic!("cannot read oracle cases {}: {err}", path.display()));
     let only = selected_ids();
+    let show = shown_mismatches();
 
     let mut total = 0usize;
     let mut mismatches = 0usize;
@@ -220,7 +230,7 @@ fn filter_expressions_match_mozjexl() {
                 .and_then(serde_json::Value::as_str)
                 .unwrap_or("?");
             *by_expected.entry(tag.to_owned()).or_default() += 1;
-            if mismatches <= SHOWN_MISMATCHES {
+            if mismatches <= show {
                 shown.push_str(&describe(&case, line_no, &actual));
             }
         }
@@ -230,8 +240,8 @@ fn filter_expressions_match_mozjexl() {
     eprintln!("jexl differential: {total} cases, {mismatches} mismatches");
     if mismatches > 0 {
         eprintln!("{shown}");
-        if mismatches > SHOWN_MISMATCHES {
-            eprintln!("... and {} more", mismatches - SHOWN_MISMATCHES);
+        if mismatches > show {
+            eprintln!("... and {} more", mismatches - show);
         }
         eprintln!("mismatches by category (mismatched / cases):");
         for (cat, (n, bad)) in &by_category {
