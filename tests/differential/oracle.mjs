@@ -252,6 +252,23 @@ function versionCompare(v1, v2) {
 }
 
 // ---------------------------------------------------------------------------
+// Powers
+
+/** True when Math.pow(x, y) is the same in every correct implementation. */
+function powIsPortable(x, y, result) {
+  // Special values and trivial exponents are fixed by the ECMAScript specification.
+  if (!Number.isFinite(x) || !Number.isFinite(y)) return true;
+  if (x === 0 || x === 1 || x === -1 || y === 0 || y === 1 || y === -1) return true;
+  if (!Number.isInteger(y)) return x < 0; // negative base, fractional exponent: NaN
+  const magnitude = y * Math.log2(Math.abs(x));
+  if (magnitude > 1100 || magnitude < -1200) return true; // clear overflow / underflow
+  // Exact results: integer powers of integers below 2^53, integer powers of two.
+  if (Number.isInteger(x) && y > 0 && Math.abs(result) <= 2 ** 53) return true;
+  const isPowerOfTwo = Number.isInteger(Math.log2(Math.abs(x)));
+  return isPowerOfTwo && Number.isFinite(result) && Math.abs(result) >= 2 ** -1022;
+}
+
+// ---------------------------------------------------------------------------
 // String#match results
 
 /**
@@ -322,6 +339,14 @@ function makeJexl() {
       return observeMatchExtras(str.match(re));
     },
     versionCompare,
+  });
+  // mozjexl's `^` is Math.pow. JavaScript engines (V8 here, SpiderMonkey in Firefox) and
+  // libm differ in the last bit for inexact powers (V8: 10 ^ 42 is 9.999999999999999e+41),
+  // so only results every implementation agrees on are pinned.
+  jexl.addBinaryOp('^', 50, (left, right) => {
+    const result = Math.pow(left, right);
+    if (!powIsPortable(Number(left), Number(right), result)) markUnsupported('inexact-pow');
+    return result;
   });
   jexl.addBinaryOp('intersect', 40, (listA, listB) => {
     if (!Array.isArray(listA) || !Array.isArray(listB)) return undefined;
