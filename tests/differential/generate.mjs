@@ -849,6 +849,15 @@ const QUIRKS = [
   'nums[[0]]', 'obj[["a"]]', 'obj["a"]', 'obj[{}]', 's[0]', 's["length"]', 's[100]', 'n[0]',
   'flag[0]', 'z[0]', 'missing[0]', 'missing.a.b', 'z.a', 'objs.a', 'objs.name', '[].a', '[z].a',
   '[{a: 1}].a', '{a: {b: 2}}.a.b', '"abc".nope', '(1).a', 'nums[(0)]', 'nums[nums[0]]',
+  // Property keys: ToPropertyKey of the index value
+  'nums["1.0"]', 'nums["01"]', 'nums[1.0]', 'nums[0 * -1]', 'nums["-0"]', 'nums[2147483648]',
+  's[0 * -1]', 's[0.5]', 's["0"]', 'map[1]', 'map[10]', 'map["1"]', 'obj[z]', 'obj[missing]',
+  'obj["a"] == obj.a', 'deep[deep.k].y', 'deep["x"]["y"]',
+  // Reference identity: == and intersect compare objects by reference
+  '[1] == [1]', '[] == []', '{} == {}', '{a: nums}.a == nums', 'nums == [nums][0]', 'obj == obj',
+  'objs intersect [objs[0]]', 'objs[.a > 0] intersect objs', 'objs|mapToProperty("tags") intersect objs|mapToProperty("tags")',
+  'obj|values intersect obj|values', 'deep.x.y == deep.x.y', 'deep.x == deep["x"]', 'objs[0] in objs',
+  'objs[0] in [objs[0]]', '{a: 1} in [{a: 1}]',
   // Filters: relative identifiers, falsy elements fall back to the root context
   'nums[.a]', 'mixed[.a]', 'strs[.length > 1]', 'objs[.a]', 'objs[.a == 1]', 'objs[.a == a]',
   'objs[(.a == 1)]', 'objs[.a > 0 ? true : false]', 'objs[true ? .a : false]', 'objs[.tags[0]]',
