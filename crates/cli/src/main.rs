@@ -1,5 +1,92 @@
-//! The `flightdeck` command (being written).
+//! The `flightdeck` command.
+//!
+//! A thin shell over the pure core: it reads files, the clock and standard input, and hands
+//! text and values to `flightdeck-core`. Subcommands:
+//! - `validate PATH…`: check documents of every input format, print `file:line:col: …` problems.
+//! - `expr`: evaluate filter expressions (one from the command line, or JSON Lines from stdin).
+//! - `eval`: decide, for one client, which recipes, experiments, flights and flags apply.
 
-fn main() -> anyhow::Result<()> {
-    Ok(())
+mod expr;
+mod inputs;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Flightdeck: deploy features to subsets of an application's users.
+#[derive(Debug, Parser)]
+#[command(name = "flightdeck", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate documents (Normandy recipes, Manifest v1, Test Pilot flights, CloudBees YAML).
+    ///
+    /// Exits 0 when every document is valid (warnings allowed), 1 otherwise, printing one
+    /// `file:line:col: severity: field: message` line per problem.
+    Validate {
+        /// Files or directories. A directory with `experiments/` or `target_groups/` is read
+        /// as a CloudBees configuration tree; other directories are searched for documents.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Evaluate filter expressions against a client context document.
+    ///
+    /// With `--jsonl`, reads lines `{"expr": "...", "context": {...}}` from standard input and
+    /// writes one line each: `{"value": V}`, `{"undefined": true}` or `{"error": "..."}`.
+    Expr {
+        /// Read JSON Lines from standard input instead of taking one expression.
+        #[arg(long, conflicts_with_all = ["expression", "context"])]
+        jsonl: bool,
+        /// The client context document to evaluate against.
+        #[arg(long)]
+        context: Option<PathBuf>,
+        /// The expression.
+        #[arg(required_unless_present = "jsonl")]
+        expression: Option<String>,
+    },
+    /// Decide which recipes, experiments, flights and flags apply to one client.
+    Eval {
+        /// The client context document (it may carry `now` and `randomValues`).
+        #[arg(long)]
+        context: PathBuf,
+        /// Print one JSON object per item (JSON Lines) instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Files or directories, as for `validate`.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Validate { paths } => inputs::validate(&paths),
+        Command::Expr { jsonl: true, .. } => expr::run_jsonl(),
+        Command::Expr {
+            context,
+            expression,
+            ..
+        } => expr::run_one(
+            context.as_deref(),
+            expression.as_deref().unwrap_or_default(),
+        ),
+        Command::Eval {
+            context,
+            json,
+            paths,
+        } => inputs::eval(&context, json, &paths),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("flightdeck: {err:#}");
+            ExitCode::from(2)
+        }
+    }
 }

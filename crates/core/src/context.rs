@@ -22,8 +22,11 @@
 //! | `randomValues` | persisted uniform values in [0, 1) keyed by manifest experiment id or flight key name |
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+
+use crate::value::{Object, Value};
 
 /// A preference value. Preferences are typed: boolean, integer or string.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -151,5 +154,337 @@ impl ClientContext {
     /// The evaluation time from `now`, if the document gives a valid one.
     pub fn now(&self) -> Option<jiff::Timestamp> {
         self.now.as_ref().and_then(ContextTime::to_timestamp)
+    }
+
+    /// The Normandy filter environment `E`, seen by filters as both `normandy` and `env`.
+    ///
+    /// Scalar keys the document does not give are left out, so filters read them as
+    /// `undefined` (not `null`), as they would a getter Firefox cannot answer. Structured keys
+    /// always exist with an empty default so that `normandy.addons[…]` or
+    /// `normandy.experiments.active` never hit a missing parent:
+    ///
+    /// | key | from the context | when absent |
+    /// |---|---|---|
+    /// | `userId`, `randomizationId` | `userId` | missing |
+    /// | `version`, `channel`, `locale`, `country`, `platform`, `appName`, `appId`, `buildId` | same name | missing |
+    /// | `distribution` | `distribution` | `"default"` |
+    /// | `isFirstRun` | `isFirstRun` | missing (reads as falsy, like `false`) |
+    /// | `request_time` | `now` argument | always a `Date` |
+    /// | `os` | `os`, see [`os_object`] | `{isWindows: false, isMac: false, isLinux: false}` |
+    /// | `appinfo` | `{name: appName, ID: appId, version, platformVersion: version, appBuildID: buildId, platformBuildID: buildId, OS: os}` | each field missing |
+    /// | `telemetry`, `addons` | same name | `{}` |
+    /// | `experiments` | `experiments` | `{all: [], active: [], expired: []}` |
+    /// | `studies`, `rollouts` | same name | `{pref: {}, addon: {}}` |
+    /// | `properties` | `properties` | `{}` |
+    ///
+    /// The caller adds `recipe` with [`filter_vars`].
+    pub fn filter_environment(&self, now: jiff::Timestamp) -> Object {
+        let mut env = Object::new();
+        let text = |s: &Option<String>| s.as_deref().map(Value::string);
+        let put = |env: &mut Object, key: &str, value: Option<Value>| {
+            if let Some(value) = value {
+                env.insert(Arc::from(key), value);
+            }
+        };
+        put(&mut env, "userId", text(&self.user_id));
+        put(&mut env, "randomizationId", text(&self.user_id));
+        put(&mut env, "version", text(&self.version));
+        put(&mut env, "channel", text(&self.channel));
+        put(&mut env, "locale", text(&self.locale));
+        put(&mut env, "country", text(&self.country));
+        put(
+            &mut env,
+            "distribution",
+            Some(Value::string(
+                self.distribution.as_deref().unwrap_or("default"),
+            )),
+        );
+        put(&mut env, "isFirstRun", self.is_first_run.map(Value::Bool));
+        put(
+            &mut env,
+            "request_time",
+            Some(Value::Date(now.as_millisecond() as f64)),
+        );
+        put(&mut env, "os", Some(os_object(self.os.as_deref())));
+
+        let mut appinfo = Object::new();
+        put(&mut appinfo, "name", text(&self.app_name));
+        put(&mut appinfo, "ID", text(&self.app_id));
+        put(&mut appinfo, "version", text(&self.version));
+        put(&mut appinfo, "platformVersion", text(&self.version));
+        put(&mut appinfo, "appBuildID", text(&self.build_id));
+        put(&mut appinfo, "platformBuildID", text(&self.build_id));
+        put(&mut appinfo, "OS", text(&self.os));
+        put(&mut env, "appinfo", Some(Value::object(appinfo)));
+
+        let json_or = |json: &Option<serde_json::Value>, default: fn() -> Value| {
+            json.as_ref().map_or_else(default, Value::from_json)
+        };
+        let empty = || Value::object(Object::new());
+        put(&mut env, "telemetry", Some(json_or(&self.telemetry, empty)));
+        put(&mut env, "addons", Some(json_or(&self.addons, empty)));
+        put(
+            &mut env,
+            "experiments",
+            Some(json_or(&self.experiments, default_experiments)),
+        );
+        put(
+            &mut env,
+            "studies",
+            Some(json_or(&self.studies, default_studies)),
+        );
+        put(
+            &mut env,
+            "rollouts",
+            Some(json_or(&self.rollouts, default_studies)),
+        );
+        put(
+            &mut env,
+            "properties",
+            Some(Value::from_json(&serde_json::Value::Object(
+                self.properties.clone(),
+            ))),
+        );
+        put(&mut env, "platform", text(&self.platform));
+        put(&mut env, "appName", text(&self.app_name));
+        put(&mut env, "appId", text(&self.app_id));
+        put(&mut env, "buildId", text(&self.build_id));
+        env
+    }
+}
+
+fn default_experiments() -> Value {
+    let empty = || Value::array(Vec::new());
+    Value::object(Object::from([
+        (Arc::from("all"), empty()),
+        (Arc::from("active"), empty()),
+        (Arc::from("expired"), empty()),
+    ]))
+}
+
+fn default_studies() -> Value {
+    let empty = || Value::object(Object::new());
+    Value::object(Object::from([
+        (Arc::from("pref"), empty()),
+        (Arc::from("addon"), empty()),
+    ]))
+}
+
+/// The `normandy.os` object for an operating-system name as the application reports it.
+///
+/// Firefox derives `isWindows`/`isMac`/`isLinux` from its build platform; here they come from
+/// the context's `os` text, compared case-insensitively:
+/// - `WINNT`, `Windows`, `Windows_NT`, `win`, `win32`, `win64` → `isWindows`;
+/// - `Darwin`, `macOS`, `macosx`, `Mac OS X`, `mac`, `osx` → `isMac`;
+/// - `Linux` → `isLinux` (Android is *not* Linux here, as in Firefox, where `isLinux` is false
+///   on Android).
+///
+/// `name` is the given text unchanged (missing when the context has no `os`).
+pub fn os_object(os: Option<&str>) -> Value {
+    let lower = os.map(str::to_ascii_lowercase).unwrap_or_default();
+    let is = |names: &[&str]| names.contains(&lower.as_str());
+    let mut object = Object::new();
+    if let Some(name) = os {
+        object.insert(Arc::from("name"), Value::string(name));
+    }
+    let flags = [
+        (
+            "isWindows",
+            is(&["winnt", "windows", "windows_nt", "win", "win32", "win64"]),
+        ),
+        (
+            "isMac",
+            is(&["darwin", "macos", "macosx", "mac os x", "mac", "osx"]),
+        ),
+        ("isLinux", is(&["linux"])),
+    ];
+    for (key, flag) in flags {
+        object.insert(Arc::from(key), Value::Bool(flag));
+    }
+    Value::object(object)
+}
+
+/// The filter variables `{normandy: E', env: E'}`, where `E'` is `environment` plus `recipe`
+/// (normally `{id, arguments}`) when one is given.
+pub fn filter_vars(environment: &Object, recipe: Option<Value>) -> Value {
+    let mut env = environment.clone();
+    if let Some(recipe) = recipe {
+        env.insert(Arc::from("recipe"), recipe);
+    }
+    // Both names share one object: filters cannot mutate it, so they may alias.
+    let env = Value::object(env);
+    Value::object(Object::from([
+        (Arc::from("normandy"), env.clone()),
+        (Arc::from("env"), env),
+    ]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> jiff::Timestamp {
+        "2024-05-01T12:00:00Z".parse().unwrap()
+    }
+
+    fn get<'a>(object: &'a Object, key: &str) -> Option<&'a Value> {
+        object.get(key)
+    }
+
+    fn json_of(value: Option<&Value>) -> Option<serde_json::Value> {
+        value.and_then(Value::to_json)
+    }
+
+    #[test]
+    fn full_context_fills_every_key() {
+        let context = ClientContext::from_json(
+            r#"{
+                "userId": "299eed1e-be6d-457d-9e53-da7b1a03f10d",
+                "appName": "Firefox", "appId": "{ec8030f7-c20a-464f-9b0e-13a3a9e97384}",
+                "version": "128.0.1", "buildId": "20240701123456",
+                "channel": "release", "locale": "en-US", "country": "DE",
+                "os": "WINNT", "platform": "Browser", "distribution": "acme",
+                "isFirstRun": false,
+                "properties": {"plan": "pro"},
+                "telemetry": {"main": {"environment": {"build": {"architecture": "x86-64"}}}},
+                "addons": {"a@b": {"id": "a@b", "isActive": true}},
+                "experiments": {"all": ["e1"], "active": ["e1"], "expired": []},
+                "studies": {"pref": {"s": {}}, "addon": {}},
+                "rollouts": {"pref": {}, "addon": {}}
+            }"#,
+        )
+        .unwrap();
+        let env = context.filter_environment(now());
+        let expected = serde_json::json!({
+            "userId": "299eed1e-be6d-457d-9e53-da7b1a03f10d",
+            "randomizationId": "299eed1e-be6d-457d-9e53-da7b1a03f10d",
+            "version": "128.0.1",
+            "channel": "release",
+            "locale": "en-US",
+            "country": "DE",
+            "distribution": "acme",
+            "isFirstRun": false,
+            "request_time": "2024-05-01T12:00:00.000Z",
+            "os": {"name": "WINNT", "isWindows": true, "isMac": false, "isLinux": false},
+            "appinfo": {
+                "name": "Firefox",
+                "ID": "{ec8030f7-c20a-464f-9b0e-13a3a9e97384}",
+                "version": "128.0.1",
+                "platformVersion": "128.0.1",
+                "appBuildID": "20240701123456",
+                "platformBuildID": "20240701123456",
+                "OS": "WINNT"
+            },
+            "telemetry": {"main": {"environment": {"build": {"architecture": "x86-64"}}}},
+            "addons": {"a@b": {"id": "a@b", "isActive": true}},
+            "experiments": {"all": ["e1"], "active": ["e1"], "expired": []},
+            "studies": {"pref": {"s": {}}, "addon": {}},
+            "rollouts": {"pref": {}, "addon": {}},
+            "properties": {"plan": "pro"},
+            "platform": "Browser",
+            "appName": "Firefox",
+            "appId": "{ec8030f7-c20a-464f-9b0e-13a3a9e97384}",
+            "buildId": "20240701123456"
+        });
+        assert_eq!(Value::object(env.clone()).to_json(), Some(expected));
+        let Some(Value::Date(ms)) = get(&env, "request_time") else {
+            panic!("request_time is not a Date");
+        };
+        assert_eq!(*ms, 1_714_564_800_000.0);
+    }
+
+    #[test]
+    fn empty_context_leaves_scalars_undefined_and_defaults_structures() {
+        let env = ClientContext::default().filter_environment(now());
+        for key in [
+            "userId",
+            "randomizationId",
+            "version",
+            "channel",
+            "locale",
+            "country",
+            "isFirstRun",
+            "platform",
+            "appName",
+            "appId",
+            "buildId",
+        ] {
+            assert!(get(&env, key).is_none(), "{key} should be missing");
+        }
+        let defaults = [
+            ("distribution", serde_json::json!("default")),
+            (
+                "os",
+                serde_json::json!({"isWindows": false, "isMac": false, "isLinux": false}),
+            ),
+            ("appinfo", serde_json::json!({})),
+            ("telemetry", serde_json::json!({})),
+            ("addons", serde_json::json!({})),
+            (
+                "experiments",
+                serde_json::json!({"all": [], "active": [], "expired": []}),
+            ),
+            ("studies", serde_json::json!({"pref": {}, "addon": {}})),
+            ("rollouts", serde_json::json!({"pref": {}, "addon": {}})),
+            ("properties", serde_json::json!({})),
+        ];
+        for (key, expected) in defaults {
+            assert_eq!(json_of(get(&env, key)), Some(expected), "{key}");
+        }
+        assert!(matches!(get(&env, "request_time"), Some(Value::Date(_))));
+    }
+
+    #[test]
+    fn os_mapping() {
+        let cases = [
+            (Some("WINNT"), true, false, false),
+            (Some("Windows_NT"), true, false, false),
+            (Some("windows"), true, false, false),
+            (Some("Darwin"), false, true, false),
+            (Some("macOS"), false, true, false),
+            (Some("Linux"), false, false, true),
+            (Some("Android"), false, false, false),
+            (Some("iOS"), false, false, false),
+            (None, false, false, false),
+        ];
+        for (os, windows, mac, linux) in cases {
+            let Value::Object(object) = os_object(os) else {
+                panic!("os is not an object");
+            };
+            let flag = |key: &str| matches!(object.get(key), Some(Value::Bool(true)));
+            assert_eq!(
+                (flag("isWindows"), flag("isMac"), flag("isLinux")),
+                (windows, mac, linux),
+                "{os:?}"
+            );
+            assert_eq!(
+                object.get("name").and_then(Value::to_json),
+                os.map(|name| serde_json::json!(name))
+            );
+        }
+    }
+
+    #[test]
+    fn filter_vars_aliases_env_and_adds_recipe() {
+        let context = ClientContext {
+            user_id: Some("u".into()),
+            ..ClientContext::default()
+        };
+        let env = context.filter_environment(now());
+        let recipe = Value::from_json(&serde_json::json!({"id": 7, "arguments": {"slug": "s"}}));
+        let vars = filter_vars(&env, Some(recipe));
+        let json = vars.to_json().unwrap();
+        assert_eq!(json["normandy"], json["env"]);
+        assert_eq!(
+            json["normandy"]["recipe"],
+            serde_json::json!({"id": 7, "arguments": {"slug": "s"}})
+        );
+        assert_eq!(json["env"]["userId"], "u");
+        // The environment itself is left untouched.
+        assert!(!env.contains_key("recipe"));
+
+        let without = filter_vars(&env, None).to_json().unwrap();
+        assert!(without["normandy"].get("recipe").is_none());
+        assert_eq!(without["env"]["userId"], "u");
     }
 }

@@ -7,14 +7,72 @@
 //!   `vars` is the object whose members are the top-level identifiers (for Normandy filters
 //!   `{normandy: …, env: …}`), `prefs` is read by the `preference*` transforms.
 //! - `Expression` is `Send + Sync` and cheap to evaluate repeatedly.
+//!
+//! # Dialect
+//!
+//! Normandy filters are written for mozjexl 1.1.6 plus Normandy's transforms and its
+//! `intersect` operator, and this module reproduces that dialect exactly, quirks included,
+//! because a filter must select the same clients here as in Firefox:
+//!
+//! - The lexer and parser are ports of mozjexl's regex-split lexer and state-machine parser
+//!   ([`lexer`], [`parser`]), not a clean grammar: `-` is only a sign glued to a number
+//!   (`-x` is an error, `--5` is `-5`), there is no `null` literal (`null` is an identifier),
+//!   object keys must be identifiers, a transform cannot be directly followed by `? :`, and an
+//!   unclosed `(` at the very start is accepted.
+//! - Precedence (low to high): `||` `&&` (10), comparisons and `in` (20), `+ -` (30),
+//!   `* / // intersect` (40), `% ^` (50), all left-associative; then unary `!`, then
+//!   `.name`, `[filter]` and `|transform`. The ternary `a ? b : c` (and `a ?: b`) takes
+//!   everything to its left as the condition and everything to its right as the alternative.
+//! - `&&` and `||` evaluate both sides and return one of the operand values; `==` is
+//!   JavaScript loose equality; `in` tests substrings and array membership (`==`).
+//! - `a.b` on an array reads the first element's `b`; on `undefined` it is `undefined`; on
+//!   `null` (or an empty array) it is an evaluation error.
+//! - `list[.x == 1]` keeps the elements for which the expression is truthy (relative
+//!   identifiers read the element); `list[0]`, `obj['k']` index; `x[true]` is `x`.
+//! - Values follow JavaScript: one number type, `undefined` distinct from `null`, `+`
+//!   concatenates when either side is a string, dates compare by time value and print in UTC.
+//!
+//! Deliberate limits of the model: objects have no prototype (`x.toString` is `undefined`),
+//! dates have no identity (`d == d` is false for two date values), string indexing works on
+//! UTF-16 units but lone surrogates become U+FFFD, and `regExpMatch` supports what the
+//! `regex` crate can express (no backreferences or lookaround: those are evaluation errors).
+
+mod ast;
+mod compile;
+mod date;
+mod eval;
+mod lexer;
+mod ops;
+mod parser;
+mod regexp;
+mod transforms;
+
+use std::sync::Arc;
 
 use crate::context::PrefSnapshot;
 use crate::value::Value;
 
+pub use transforms::TRANSFORM_NAMES;
+
+/// Longest accepted source text, in bytes.
+pub const MAX_SOURCE_LEN: usize = 64 * 1024;
+/// Deepest accepted bracket nesting: parentheses, brackets, braces, arguments and ternary
+/// branches each open one level.
+pub const MAX_NESTING: usize = 128;
+/// Deepest accepted expression tree (chains of `&&` or of `||` count as one level). This
+/// bounds the recursion of compilation and evaluation.
+pub const MAX_DEPTH: usize = 256;
+
 /// A compiled expression.
 #[derive(Debug, Clone)]
 pub struct Expression {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
     source: String,
+    root: eval::Node,
 }
 
 /// An expression that could not be parsed.
@@ -36,22 +94,76 @@ pub struct EvalError {
 }
 
 impl Expression {
-    /// Parses and compiles `source`.
+    /// Parses and compiles `source` exactly as mozjexl 1.1.6 would read it.
     pub fn parse(source: &str) -> Result<Expression, ParseError> {
+        if source.len() > MAX_SOURCE_LEN {
+            return Err(ParseError {
+                offset: MAX_SOURCE_LEN,
+                message: format!("expression is longer than {MAX_SOURCE_LEN} bytes"),
+            });
+        }
+        let tokens = lexer::tokenize(source)?;
+        let limits = parser::Limits {
+            max_nesting: MAX_NESTING,
+        };
+        let ast = parser::parse(source, &tokens, limits)?.ok_or_else(|| ParseError {
+            offset: 0,
+            message: "empty expression".into(),
+        })?;
+        let depth = ast.depth();
+        if depth > MAX_DEPTH {
+            return Err(ParseError {
+                offset: ast.nodes.get(ast.root).map_or(0, |n| n.offset),
+                message: format!(
+                    "expression is nested too deeply (depth {depth}, limit {MAX_DEPTH})"
+                ),
+            });
+        }
         Ok(Expression {
-            source: source.to_owned(),
+            inner: Arc::new(Inner {
+                source: source.to_owned(),
+                root: compile::compile(&ast),
+            }),
         })
+    }
+
+    /// Parses a Normandy filter the way the Firefox client does: tabs, carriage returns and
+    /// newlines are first replaced by spaces (so a `#` comment runs to the end of the filter).
+    /// Byte offsets are unchanged by the replacement.
+    pub fn parse_normandy(source: &str) -> Result<Expression, ParseError> {
+        if source.contains(['\t', '\n', '\r']) {
+            Expression::parse(&source.replace(['\t', '\n', '\r'], " "))
+        } else {
+            Expression::parse(source)
+        }
     }
 
     /// The source text this expression was compiled from.
     pub fn source(&self) -> &str {
-        &self.source
+        &self.inner.source
     }
 
     /// Evaluates against `vars` (top-level identifiers) and `prefs`.
-    pub fn eval(&self, _vars: &Value, _prefs: &PrefSnapshot) -> Result<Value, EvalError> {
-        Err(EvalError {
-            message: "the filter language is not built yet".into(),
-        })
+    pub fn eval(&self, vars: &Value, prefs: &PrefSnapshot) -> Result<Value, EvalError> {
+        let env = eval::Env {
+            vars,
+            rel: vars,
+            prefs,
+        };
+        eval::eval(&self.inner.root, &env).map(std::borrow::Cow::into_owned)
+    }
+
+    /// Evaluates and casts the result to a boolean (`!!result`), as Normandy does with a
+    /// filter's value.
+    pub fn eval_bool(&self, vars: &Value, prefs: &PrefSnapshot) -> Result<bool, EvalError> {
+        let env = eval::Env {
+            vars,
+            rel: vars,
+            prefs,
+        };
+        eval::truthy(&self.inner.root, &env)
     }
 }
+
+#[cfg(test)]
+mod tests;

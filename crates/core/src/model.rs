@@ -29,3 +29,137 @@ impl<T> Parsed<T> {
         self.diagnostics.iter().any(Diagnostic::is_error)
     }
 }
+
+/// A document of any input format.
+#[derive(Debug, Clone)]
+pub enum Document {
+    /// Normandy recipes (any recipe shape, one or many).
+    Normandy(normandy::RecipeSet),
+    /// An Experiments Manifest v1.
+    ManifestV1(manifest_v1::Manifest),
+    /// A Test Pilot flights index.
+    Flights(testpilot::FlightsIndex),
+    /// CloudBees experiments and target groups (a configuration tree, or single YAML files).
+    CloudBees(cloudbees::Configuration),
+}
+
+/// The JSON formats, as recognised from a document's content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonFormat {
+    /// Normandy recipes.
+    Normandy,
+    /// Experiments Manifest v1.
+    ManifestV1,
+    /// Test Pilot flights index.
+    Flights,
+}
+
+/// Keys only a Normandy recipe (in one of its shapes) has at the top level.
+const NORMANDY_KEYS: &[&str] = &[
+    "recipe",
+    "action",
+    "latest_revision",
+    "approved_revision",
+    "filter_expression",
+    "revision_id",
+];
+
+/// Keys only a Test Pilot flight spec has at the top level.
+const FLIGHT_KEYS: &[&str] = &[
+    "studyname",
+    "flightplan",
+    "endBy",
+    "end",
+    "randomDeploy",
+    "randomsubset",
+    "stopflight",
+];
+
+/// Recognises which JSON format `text` is in, from its content; `None` when it is none of
+/// them, or is not JSON at all.
+pub fn detect_json_format(text: &str) -> Option<JsonFormat> {
+    let json: serde_json::Value = serde_json::from_str(text).ok()?;
+    let has_any = |object: &serde_json::Map<String, serde_json::Value>, keys: &[&str]| {
+        keys.iter().any(|key| object.contains_key(*key))
+    };
+    match &json {
+        serde_json::Value::Object(object) if object.contains_key("experiments") => {
+            Some(JsonFormat::ManifestV1)
+        }
+        serde_json::Value::Object(object) if object.contains_key("flights") => {
+            Some(JsonFormat::Flights)
+        }
+        serde_json::Value::Object(object)
+            if object.contains_key("results") || has_any(object, NORMANDY_KEYS) =>
+        {
+            Some(JsonFormat::Normandy)
+        }
+        serde_json::Value::Array(items) => match items.first() {
+            // An empty list is an empty set of recipes: the most common empty manifest.
+            None => Some(JsonFormat::Normandy),
+            Some(serde_json::Value::Object(first)) if has_any(first, NORMANDY_KEYS) => {
+                Some(JsonFormat::Normandy)
+            }
+            Some(serde_json::Value::Object(first)) if has_any(first, FLIGHT_KEYS) => {
+                Some(JsonFormat::Flights)
+            }
+            Some(_) => None,
+        },
+        _ => None,
+    }
+}
+
+/// Parses a JSON document of any format; `None` when its format is not recognised.
+///
+/// Text that is not valid JSON at all is reported as a Normandy document, so that the syntax
+/// error gets a diagnostic with its position instead of "unrecognised".
+pub fn parse_json_document(file: &str, text: &str) -> Option<Parsed<Document>> {
+    let format = match detect_json_format(text) {
+        Some(format) => format,
+        None if serde_json::from_str::<serde::de::IgnoredAny>(text).is_err() => {
+            JsonFormat::Normandy
+        }
+        None => return None,
+    };
+    Some(match format {
+        JsonFormat::Normandy => map_parsed(normandy::parse(file, text), Document::Normandy),
+        JsonFormat::ManifestV1 => map_parsed(manifest_v1::parse(file, text), Document::ManifestV1),
+        JsonFormat::Flights => map_parsed(testpilot::parse(file, text), Document::Flights),
+    })
+}
+
+/// Parses one CloudBees YAML file (experiment or target group) as a configuration of its own.
+/// `None` when the file has no `type` this format knows.
+pub fn parse_yaml_document(file: &str, text: &str) -> Option<Parsed<Document>> {
+    let parsed = cloudbees::parse_document(file, text);
+    let mut configuration = cloudbees::Configuration::default();
+    match parsed.value {
+        Some(cloudbees::Document::Experiment(experiment)) if experiment.is_archived() => {
+            configuration.archived_experiments.push(experiment);
+        }
+        Some(cloudbees::Document::Experiment(experiment)) => {
+            configuration.experiments.push(experiment);
+        }
+        Some(cloudbees::Document::TargetGroup(group)) => configuration.target_groups.push(group),
+        // A YAML file that is not valid YAML, or has no known `type`, is reported with its
+        // diagnostics; one that parsed as something else entirely is not ours.
+        None if parsed.has_errors() => {
+            return Some(Parsed {
+                value: None,
+                diagnostics: parsed.diagnostics,
+            });
+        }
+        None => return None,
+    }
+    Some(Parsed {
+        value: Some(Document::CloudBees(configuration)),
+        diagnostics: parsed.diagnostics,
+    })
+}
+
+fn map_parsed<T>(parsed: Parsed<T>, wrap: fn(T) -> Document) -> Parsed<Document> {
+    Parsed {
+        value: parsed.value.map(wrap),
+        diagnostics: parsed.diagnostics,
+    }
+}

@@ -8,6 +8,19 @@
 //! - `ratio_sample(input: &Value, ratios: &[f64]) -> Result<usize, SamplingError>`.
 //! - `rox_bucket(seed: &str) -> f64` and `rox_in_percentage_range(low, high, seed) -> bool` (CloudBees MD5).
 //! - `uniform_sample(random_value: f64, sample: f64) -> bool` (Manifest v1 `sample`: value ≤ sample).
+//! - Helpers: `key_to_hex(u64) -> String`, `rox_in_percentage(pct, seed) -> bool`,
+//!   `rox_merge_seed(a, b) -> String`, `uniform_in_range(value, ge, lt) -> bool` (Test Pilot).
+//!
+//! Three families live here:
+//! - **Normandy / Nimbus** (`truncated_hash` … `ratio_sample`): Normandy compares 12-character
+//!   lowercase hex strings; because they are fixed-width, comparing the 48-bit integers is the
+//!   same thing, so keys are kept as `u64` and [`key_to_hex`] renders them when needed.
+//! - **CloudBees / Rollout** (`rox_*`): an MD5 bucket in [0, 1).
+//! - **Persisted uniform values** (`uniform_*`): Manifest v1 and Test Pilot draw one random value
+//!   per client and compare it with the configured fraction; the value is an input here.
+
+use md5::Md5;
+use sha2::{Digest, Sha256};
 
 use crate::value::Value;
 
@@ -19,32 +32,513 @@ pub struct SamplingError {
     pub message: String,
 }
 
+impl SamplingError {
+    fn new(message: String) -> SamplingError {
+        SamplingError { message }
+    }
+}
+
+/// `2^48 − 1`: the largest 48-bit key, exactly representable as a double.
+const MAX_KEY: u64 = (1 << 48) - 1;
+
 /// First 48 bits of SHA-256 of `JSON.stringify(input)`.
-pub fn truncated_hash(_input: &Value) -> u64 {
-    unimplemented!("sampling is being written")
+///
+/// `JSON.stringify(undefined)` is `undefined`, and Normandy feeds that to
+/// `new TextEncoder().encode(…)`, whose argument is optional with default `""`: passing
+/// `undefined` encodes the *empty* string, not the text `undefined`. So an undefined input
+/// hashes zero bytes (`e3b0c44298fc`), exactly as Firefox does.
+pub fn truncated_hash(input: &Value) -> u64 {
+    let text = input.to_js_json_string().unwrap_or_default();
+    let digest = Sha256::digest(text.as_bytes());
+    digest
+        .iter()
+        .take(6)
+        .fold(0u64, |acc, byte| (acc << 8) | u64::from(*byte))
 }
 
-/// `floor(fraction × (2^48 − 1))`; errors outside [0, 1].
-pub fn fraction_to_key(_fraction: f64) -> Result<u64, SamplingError> {
-    unimplemented!("sampling is being written")
+/// A 48-bit key as Normandy writes it: 12 lowercase hex digits, zero-padded.
+pub fn key_to_hex(key: u64) -> String {
+    format!("{key:012x}")
 }
 
-/// Normandy `stableSample`.
-pub fn stable_sample(_input: &Value, _rate: f64) -> Result<bool, SamplingError> {
-    unimplemented!("sampling is being written")
+/// `floor(fraction × (2^48 − 1))`; errors outside [0, 1] and on NaN.
+///
+/// The multiplication is done in doubles, as in JavaScript, so `0.5` gives `7fffffffffff`
+/// rather than `800000000000`.
+pub fn fraction_to_key(fraction: f64) -> Result<u64, SamplingError> {
+    // Normandy throws only for `< 0` or `> 1`; NaN would slip through and be compared as the
+    // text "NaN". We reject it instead: a NaN fraction is always a configuration mistake.
+    if !(0.0..=1.0).contains(&fraction) {
+        return Err(SamplingError::new(format!(
+            "frac must be between 0 and 1 inclusive (got {})",
+            crate::value::js_number_to_string(fraction)
+        )));
+    }
+    // In range, so the product is in [0, 2^48 − 1] and the cast is exact.
+    Ok((fraction * MAX_KEY as f64).floor() as u64)
+}
+
+/// `fractionToKey(min / n) ≤ hash < fractionToKey(max / n)`.
+fn is_hash_in_bucket(hash: u64, min: f64, max: f64, n: f64) -> Result<bool, SamplingError> {
+    let min_key = fraction_to_key(min / n)?;
+    let max_key = fraction_to_key(max / n)?;
+    Ok(min_key <= hash && hash < max_key)
+}
+
+/// Normandy `stableSample`: true for about `rate` of all inputs, always the same ones.
+pub fn stable_sample(input: &Value, rate: f64) -> Result<bool, SamplingError> {
+    let key = fraction_to_key(rate)?;
+    Ok(truncated_hash(input) < key)
 }
 
 /// Normandy `bucketSample` (ranges wrap around `total`).
+///
+/// The input falls in one of `total` buckets; true when that bucket is in
+/// `[start, start + count)` taken modulo `total`. `%` is JavaScript's remainder on doubles
+/// (sign of the dividend), which Rust's `%` on `f64` matches.
 pub fn bucket_sample(
-    _input: &Value,
-    _start: f64,
-    _count: f64,
-    _total: f64,
+    input: &Value,
+    start: f64,
+    count: f64,
+    total: f64,
 ) -> Result<bool, SamplingError> {
-    unimplemented!("sampling is being written")
+    let hash = truncated_hash(input);
+    let wrapped_start = start % total;
+    let end = wrapped_start + count;
+    if end > total {
+        // JavaScript's `||` short-circuits, so the second range is only checked (and can only
+        // fail) when the first does not contain the hash.
+        if is_hash_in_bucket(hash, 0.0, end % total, total)? {
+            return Ok(true);
+        }
+        return is_hash_in_bucket(hash, wrapped_start, total, total);
+    }
+    is_hash_in_bucket(hash, wrapped_start, end, total)
 }
 
 /// Normandy `ratioSample`: index of the chosen ratio.
-pub fn ratio_sample(_input: &Value, _ratios: &[f64]) -> Result<usize, SamplingError> {
-    unimplemented!("sampling is being written")
+///
+/// Walks the cumulative ratios and picks the first whose boundary is `≥` the hash (note `≤`,
+/// unlike the half-open buckets); the last index takes whatever is left.
+pub fn ratio_sample(input: &Value, ratios: &[f64]) -> Result<usize, SamplingError> {
+    let Some(last) = ratios.len().checked_sub(1) else {
+        return Err(SamplingError::new(
+            "ratios must be at least 1 element long (got length: 0)".to_owned(),
+        ));
+    };
+    let hash = truncated_hash(input);
+    let total: f64 = ratios.iter().sum();
+    let mut sample_point = 0.0;
+    for (index, ratio) in ratios.iter().take(last).enumerate() {
+        sample_point += ratio;
+        if hash <= fraction_to_key(sample_point / total)? {
+            return Ok(index);
+        }
+    }
+    Ok(last)
+}
+
+/// CloudBees (rox) bucket of a seed: the first 4 bytes of MD5(seed) as a little-endian `u32`,
+/// divided by `2^32 − 1`. The one value that would give exactly 1 gives 0, so the bucket is
+/// in [0, 1).
+pub fn rox_bucket(seed: &str) -> f64 {
+    let digest = Md5::digest(seed.as_bytes());
+    let value = digest
+        .iter()
+        .take(4)
+        .rev()
+        .fold(0u32, |acc, byte| (acc << 8) | u32::from(*byte));
+    let bucket = f64::from(value) / f64::from(u32::MAX);
+    if bucket == 1.0 { 0.0 } else { bucket }
+}
+
+/// CloudBees `isInPercentageRange(low, high, seed)`: `low ≤ bucket < high`.
+pub fn rox_in_percentage_range(low: f64, high: f64, seed: &str) -> bool {
+    let bucket = rox_bucket(seed);
+    low <= bucket && bucket < high
+}
+
+/// CloudBees' older `isInPercentage(percentage, seed)`: `bucket ≤ percentage`.
+pub fn rox_in_percentage(percentage: f64, seed: &str) -> bool {
+    rox_bucket(seed) <= percentage
+}
+
+/// CloudBees `mergeSeed(a, b)`: `"a.b"` (stickiness value, then experiment seed).
+pub fn rox_merge_seed(a: &str, b: &str) -> String {
+    format!("{a}.{b}")
+}
+
+/// Manifest v1 `sample`: the persisted random value is admitted when `random_value ≤ sample`.
+pub fn uniform_sample(random_value: f64, sample: f64) -> bool {
+    random_value <= sample
+}
+
+/// Test Pilot `randomDeploy`: the persisted value is admitted when `ge ≤ value < lt`.
+pub fn uniform_in_range(value: f64, ge: f64, lt: f64) -> bool {
+    ge <= value && value < lt
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn json(text: &str) -> Value {
+        Value::from_json(&serde_json::from_str(text).unwrap())
+    }
+
+    const ID_A: &str = "299eed1e-be6d-457d-9e53-da7b1a03f10d";
+    const ID_B: &str = "c590d3f5-fe9d-4820-97c9-f403535dd306";
+    const SLUG: &str =
+        "bug-1637316-message-aboutwelcome-pull-factor-reinforcement-76-rel-release-76-77";
+
+    #[test]
+    fn truncated_hash_golden_vectors() {
+        let pair = |a: &str, b: &str| format!(r#"["{a}","{b}"]"#);
+        let cases: Vec<(String, &str)> = vec![
+            (r#"[1234,"test_namespace"]"#.into(), "2a6e18a86edc"),
+            ("null".into(), "74234e98afe7"),
+            (r#""""#.into(), "12ae32cb1ec0"),
+            (
+                r#"{"id":1234,"namespace":"experiment"}"#.into(),
+                "5d1effd4b032",
+            ),
+            (r#""test""#.into(), "4d967a30111b"),
+            (r#""test-0""#.into(), "782843000477"),
+            (r#""test-1""#.into(), "887a83b78786"),
+            (r#"["test"]"#.into(), "ecfd160805b1"),
+            (r#"["test-1"]"#.into(), "292cf0ed1b11"),
+            (r#"["test-4"]"#.into(), "a86253254dda"),
+            (pair(ID_A, SLUG), "327a26e41d3d"),
+            (pair(ID_B, SLUG), "4ca5ebedc495"),
+            (pair("global-v4", ID_A), "7f0195d558ed"),
+            (pair(ID_A, "global-v4"), "d2ca647f54c6"),
+            (format!(r#"["{ID_A}",123]"#), "f61b2b1d3fd2"),
+            // A JSON number 123.0 is the JS number 123 and must hash like it.
+            (format!(r#"["{ID_A}",123.0]"#), "f61b2b1d3fd2"),
+            (
+                format!(r#""experiment-manager-{ID_A}-TEST_EXP1-branch""#),
+                "a9e43cdcc771",
+            ),
+            (
+                r#""experiment-manager-542213c0-9aef-47eb-bc6b-3b8529736ba2-TEST_EXP1-branch""#
+                    .into(),
+                "3932e499a89a",
+            ),
+            (format!(r#""{ID_A}-my-exp-branch""#), "aedbf6b3200f"),
+            (r#""user-a-exp-1-branch""#.into(), "ba72586c12c7"),
+            (
+                r#""11111111-2222-3333-4444-555555555555-pref-exp-branch""#.into(),
+                "d44f548913af",
+            ),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(
+                key_to_hex(truncated_hash(&json(&input))),
+                expected,
+                "{input}"
+            );
+        }
+    }
+
+    #[test]
+    fn truncated_hash_of_naive_float_text_differs() {
+        // What a serializer printing `123.0` would hash; we must never produce these bytes.
+        let digest = Sha256::digest(format!(r#"["{ID_A}",123.0]"#).as_bytes());
+        let naive = digest
+            .iter()
+            .take(6)
+            .fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+        assert_eq!(key_to_hex(naive), "e3a083a51ce0");
+    }
+
+    #[test]
+    fn truncated_hash_of_undefined_hashes_no_bytes() {
+        assert_eq!(
+            key_to_hex(truncated_hash(&Value::Undefined)),
+            "e3b0c44298fc"
+        );
+    }
+
+    #[test]
+    fn key_to_hex_pads_to_twelve_digits() {
+        assert_eq!(key_to_hex(0), "000000000000");
+        assert_eq!(key_to_hex(0xabc), "000000000abc");
+        assert_eq!(key_to_hex(MAX_KEY), "ffffffffffff");
+    }
+
+    #[test]
+    fn fraction_to_key_golden_vectors() {
+        let cases = [
+            (0.0, "000000000000"),
+            (0.1, "199999999999"),
+            (0.2, "333333333333"),
+            (0.25, "3fffffffffff"),
+            (0.3, "4ccccccccccc"),
+            (0.5, "7fffffffffff"),
+            (0.75, "bfffffffffff"),
+            (0.9, "e66666666665"),
+            (1.0, "ffffffffffff"),
+            // Branch boundaries for ratios [4,3,2,1].
+            (0.4, "666666666666"),
+            (0.7, "b33333333332"),
+        ];
+        for (fraction, expected) in cases {
+            assert_eq!(
+                key_to_hex(fraction_to_key(fraction).unwrap()),
+                expected,
+                "{fraction}"
+            );
+        }
+    }
+
+    #[test]
+    fn fraction_to_key_rejects_out_of_range() {
+        for fraction in [-0.1, 1.000_001, f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            assert!(fraction_to_key(fraction).is_err(), "{fraction}");
+        }
+        assert_eq!(
+            fraction_to_key(-1.0).unwrap_err().message,
+            "frac must be between 0 and 1 inclusive (got -1)"
+        );
+    }
+
+    #[test]
+    fn stable_sample_golden_vectors() {
+        let cases = [
+            (r#""test""#, 1.0, true),
+            (r#""test""#, 0.0, false),
+            (r#""test""#, 0.5, true),
+            (r#""test-0""#, 0.5, true),
+            (r#""test-1""#, 0.5, false),
+            (r#"["test"]"#, 1.0, true),
+            (r#"["test"]"#, 0.0, false),
+            (r#"["test-1"]"#, 0.5, true),
+            (r#"["test-4"]"#, 0.5, false),
+        ];
+        for (input, rate, expected) in cases {
+            assert_eq!(
+                stable_sample(&json(input), rate),
+                Ok(expected),
+                "{input} {rate}"
+            );
+        }
+    }
+
+    #[test]
+    fn bucket_sample_golden_vectors() {
+        let pair = |a: &str, b: &str| format!(r#"["{a}","{b}"]"#);
+        let cases: Vec<(String, f64, f64, f64, bool)> = vec![
+            (r#""test""#.into(), 0.0, 10.0, 10.0, true),
+            (r#""test""#.into(), 0.0, 0.0, 10.0, false),
+            (r#""test-0""#.into(), 0.0, 5.0, 10.0, true),
+            (r#""test-1""#.into(), 0.0, 5.0, 10.0, false),
+            (r#"["test-1"]"#.into(), 0.0, 5.0, 10.0, true),
+            (r#"["test-4"]"#.into(), 0.0, 5.0, 10.0, false),
+            (pair(ID_A, SLUG), 0.0, 2000.0, 10000.0, true),
+            (pair(ID_A, SLUG), 2000.0, 3000.0, 10000.0, false),
+            (pair(ID_B, SLUG), 0.0, 2000.0, 10000.0, false),
+            (pair(ID_B, SLUG), 2000.0, 3000.0, 10000.0, true),
+            (pair("global-v4", ID_A), 0.0, 5000.0, 10000.0, true),
+            (pair("global-v4", ID_A), 5000.0, 5000.0, 10000.0, false),
+            // Wraps: [7000, 10000) ∪ [0, 2000).
+            (pair(ID_A, "global-v4"), 7000.0, 5000.0, 10000.0, true),
+            (r#"["test"]"#.into(), 8.0, 4.0, 10.0, true),
+            (r#"["test"]"#.into(), 18.0, 4.0, 10.0, true),
+        ];
+        for (input, start, count, total, expected) in cases {
+            assert_eq!(
+                bucket_sample(&json(&input), start, count, total),
+                Ok(expected),
+                "{input} {start} {count} {total}"
+            );
+        }
+    }
+
+    #[test]
+    fn bucket_sample_reports_bad_domains() {
+        let input = json(r#""test""#);
+        assert!(bucket_sample(&input, 0.0, 5.0, 0.0).is_err());
+        assert!(bucket_sample(&input, -5.0, 2.0, 10.0).is_err());
+        assert!(bucket_sample(&input, f64::NAN, 2.0, 10.0).is_err());
+    }
+
+    #[test]
+    fn ratio_sample_golden_vectors() {
+        let cases: Vec<(String, Vec<f64>, usize)> = vec![
+            (r#""test""#.into(), vec![1.0], 0),
+            (r#""test""#.into(), vec![0.0, 0.0, 1.0, 0.0], 2),
+            (r#""test""#.into(), vec![1.0, 1.0], 0),
+            (r#""test""#.into(), vec![4.0, 3.0, 2.0, 1.0], 0),
+            (r#""test-0""#.into(), vec![1.0, 1.0], 0),
+            (r#""test-1""#.into(), vec![1.0, 1.0], 1),
+            (
+                format!(r#""experiment-manager-{ID_A}-TEST_EXP1-branch""#),
+                vec![1.0, 1.0],
+                1,
+            ),
+            (
+                r#""experiment-manager-542213c0-9aef-47eb-bc6b-3b8529736ba2-TEST_EXP1-branch""#
+                    .into(),
+                vec![1.0, 1.0],
+                0,
+            ),
+            (format!(r#""{ID_A}-my-exp-branch""#), vec![1.0, 1.0], 1),
+            (
+                format!(r#""{ID_A}-my-exp-branch""#),
+                vec![4.0, 3.0, 2.0, 1.0],
+                1,
+            ),
+            (r#""user-a-exp-1-branch""#.into(), vec![1.0, 1.0], 1),
+            (
+                r#""user-a-exp-1-branch""#.into(),
+                vec![4.0, 3.0, 2.0, 1.0],
+                2,
+            ),
+            (
+                r#""11111111-2222-3333-4444-555555555555-pref-exp-branch""#.into(),
+                vec![1.0, 1.0],
+                1,
+            ),
+            (
+                r#""11111111-2222-3333-4444-555555555555-pref-exp-branch""#.into(),
+                vec![4.0, 3.0, 2.0, 1.0],
+                2,
+            ),
+        ];
+        for (input, ratios, expected) in cases {
+            assert_eq!(
+                ratio_sample(&json(&input), &ratios),
+                Ok(expected),
+                "{input} {ratios:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn ratio_sample_rejects_empty_list() {
+        let err = ratio_sample(&json(r#""test""#), &[]).unwrap_err();
+        assert!(
+            err.message
+                .starts_with("ratios must be at least 1 element long"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn nimbus_choose_branch_inputs() {
+        // Nimbus hashes the branch input string "experimentmanager-<id>-<slug>-branch".
+        let cases = [
+            ("3d2142de-53bf-2d48-a92d-45fb7036cbf6", "b54ceac316b7", 1),
+            ("542213c0-9aef-47eb-bc6b-3b8529736ba2", "159f9c18b2bb", 0),
+        ];
+        for (id, hash, branch) in cases {
+            let input = Value::string(&format!("experimentmanager-{id}-TEST_EXP1-branch"));
+            assert_eq!(key_to_hex(truncated_hash(&input)), hash);
+            assert_eq!(ratio_sample(&input, &[1.0, 1.0]), Ok(branch));
+        }
+    }
+
+    #[test]
+    fn rox_golden_vectors() {
+        let buckets = [
+            ("device2.seed2", 0.187_212_514_501_812_98),
+            ("user-1", 0.325_940_599_275_273_4),
+            ("abc.def", 0.515_704_243_796_808_7),
+        ];
+        for (seed, expected) in buckets {
+            assert_eq!(rox_bucket(seed), expected, "{seed}");
+        }
+        assert!(rox_in_percentage_range(0.0, 0.5, "device2.seed2"));
+        assert!(!rox_in_percentage_range(0.5, 1.0, "device2.seed2"));
+        assert!(rox_in_percentage(0.2, "device2.seed2"));
+        assert!(!rox_in_percentage(0.1, "device2.seed2"));
+        assert_eq!(rox_merge_seed("123", "456"), "123.456");
+        assert_eq!(
+            rox_bucket(&rox_merge_seed("device2", "seed2")),
+            buckets[0].1
+        );
+    }
+
+    #[test]
+    fn uniform_sample_golden_vectors() {
+        // Manifest v1 fixture: random value 0.5.
+        let cases = [
+            (-1.0, false),
+            (0.0, false),
+            (0.1, false),
+            (0.5, true),
+            (0.6, true),
+            (1.0, true),
+        ];
+        for (sample, expected) in cases {
+            assert_eq!(uniform_sample(0.5, sample), expected, "{sample}");
+        }
+        assert!(!uniform_sample(f64::NAN, 1.0));
+    }
+
+    #[test]
+    fn uniform_in_range_is_half_open() {
+        assert!(uniform_in_range(0.0, 0.0, 0.5));
+        assert!(uniform_in_range(0.25, 0.0, 0.5));
+        assert!(!uniform_in_range(0.5, 0.0, 0.5));
+        assert!(uniform_in_range(0.5, 0.5, 1.0));
+        assert!(!uniform_in_range(f64::NAN, 0.0, 1.0));
+    }
+
+    proptest! {
+        #[test]
+        fn fraction_to_key_is_monotone(a in 0.0f64..=1.0, b in 0.0f64..=1.0) {
+            let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+            prop_assert!(fraction_to_key(lo).unwrap() <= fraction_to_key(hi).unwrap());
+        }
+
+        #[test]
+        fn stable_sample_keeps_admitted_inputs_when_rate_grows(
+            user in "[a-z0-9-]{0,40}",
+            recipe in 0u32..100_000,
+            a in 0.0f64..=1.0,
+            b in 0.0f64..=1.0,
+        ) {
+            let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+            let input = Value::array(vec![Value::string(&user), Value::Number(f64::from(recipe))]);
+            if stable_sample(&input, lo).unwrap() {
+                prop_assert!(stable_sample(&input, hi).unwrap());
+            }
+        }
+
+        #[test]
+        fn bucket_functions_never_panic(
+            user in ".{0,20}",
+            x in any::<f64>(),
+            y in any::<f64>(),
+            z in any::<f64>(),
+            ratios in proptest::collection::vec(any::<f64>(), 0..6),
+        ) {
+            let input = Value::string(&user);
+            let _ = fraction_to_key(x);
+            let _ = stable_sample(&input, x);
+            let _ = bucket_sample(&input, x, y, z);
+            let _ = ratio_sample(&input, &ratios);
+            let _ = rox_in_percentage_range(x, y, &user);
+            let bucket = rox_bucket(&user);
+            prop_assert!((0.0..1.0).contains(&bucket));
+            let _ = uniform_sample(x, y);
+            let _ = uniform_in_range(x, y, z);
+        }
+
+        #[test]
+        fn bucket_sample_on_valid_domain_never_errors(
+            user in "[a-z0-9-]{0,20}",
+            start in 0u32..20_000,
+            count in 0u32..10_000,
+            total in 1u32..10_000,
+        ) {
+            let input = Value::string(&user);
+            let count = count.min(total);
+            prop_assert!(
+                bucket_sample(&input, f64::from(start), f64::from(count), f64::from(total)).is_ok()
+            );
+        }
+    }
 }

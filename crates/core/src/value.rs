@@ -108,7 +108,7 @@ impl Value {
         if matches!(self, Value::Undefined) {
             return None;
         }
-        let mut out = String::new();
+        let mut out = String::with_capacity(64);
         write_js_json(self, &mut out);
         Some(out)
     }
@@ -139,8 +139,20 @@ impl Value {
 /// Formats a number as JavaScript's `Number.prototype.toString()` does
 /// (`1`, `0.1`, `1e+21`, `-0` → `0`, `NaN`, `Infinity`).
 pub fn js_number_to_string(n: f64) -> String {
+    let mut out = String::new();
+    write_js_number(n, &mut out);
+    out
+}
+
+/// Appends `Number.prototype.toString()` of `n` to `out` (see [`js_number_to_string`]).
+pub fn write_js_number(n: f64, out: &mut String) {
+    // Integers below 2^53 print the same in every notation; skip the shortest-digits search.
+    if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 {
+        let _ = write!(out, "{}", n as i64);
+        return;
+    }
     let mut buffer = ryu_js::Buffer::new();
-    buffer.format(n).to_string()
+    out.push_str(buffer.format(n));
 }
 
 /// A JSON number for a JavaScript number: integral values without a fractional part,
@@ -165,7 +177,7 @@ fn write_js_json(value: &Value, out: &mut String) {
         Value::Undefined | Value::Null => out.push_str("null"),
         Value::Bool(true) => out.push_str("true"),
         Value::Bool(false) => out.push_str("false"),
-        Value::Number(n) if n.is_finite() => out.push_str(&js_number_to_string(*n)),
+        Value::Number(n) if n.is_finite() => write_js_number(*n, out),
         Value::Number(_) => out.push_str("null"),
         Value::String(s) => write_js_json_string(s, out),
         Value::Array(items) => {
@@ -206,21 +218,30 @@ fn write_js_json(value: &Value, out: &mut String) {
 /// `\b \f \n \r \t`, other control characters as lowercase `\u00XX`, everything else verbatim.
 fn write_js_json_string(s: &str, out: &mut String) {
     out.push('"');
-    for ch in s.chars() {
-        match ch {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
+    // Copy runs that need no escaping in one go; every escaped character is ASCII, so the
+    // run boundaries are always character boundaries.
+    let mut start = 0;
+    for (i, &b) in s.as_bytes().iter().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            b if b < 0x20 => "",
+            _ => continue,
+        };
+        out.push_str(s.get(start..i).unwrap_or_default());
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{:04x}", b);
+        } else {
+            out.push_str(escape);
         }
+        start = i + 1;
     }
+    out.push_str(s.get(start..).unwrap_or_default());
     out.push('"');
 }
 

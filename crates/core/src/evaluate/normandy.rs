@@ -1,1 +1,535 @@
-//! Evaluation of `normandy` documents (being written).
+//! Evaluation of Normandy recipes, with reasons.
+//!
+//! Each recipe goes through the client's suitability checks in order, and the first that fails
+//! gives the reason (signatures are checked by the client runtime before this):
+//!
+//! | step | outcome |
+//! |---|---|
+//! | capabilities | a required capability the client lacks → `capabilities-mismatch` |
+//! | filter | missing or unparsable filter, or an evaluation error → `filter-error: <message>`; falsy → `filter-mismatch` |
+//! | arguments | a supported action with invalid arguments → `arguments-invalid` |
+//! | action | an action Flightdeck does not run → `unsupported-action` |
+//! | experiments | `isEnrollmentPaused` → `enrollment-paused`; no `userId` → `no-user-id` |
+//!
+//! A matched rollout gives `value: {prefName: value}`; a rollback `value: {"rolloutSlug": …}`;
+//! an experiment its branch slug and `value: {prefName: value}` for that branch, the branch
+//! chosen with `ratioSample("<userId>-<slug>-branch", ratios)`.
+//!
+//! `enrollment-paused` is reported with `matched: false` even though the filter matched: the
+//! recipe must not enroll anyone new. The reason is distinct from `filter-mismatch` so that the
+//! client runtime keeps existing participants enrolled ("existing participants continue"),
+//! which it would not do for a mismatch.
+//!
+//! The filter environment is built once per call; each recipe only adds its `recipe`
+//! (`{id, arguments}`, built once per recipe and cached), so a large set evaluates quickly.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use crate::context::{PrefSnapshot, filter_vars};
+use crate::evaluate::{EvalInput, ItemResult};
+use crate::model::normandy::{Arguments, Recipe, RecipeSet};
+use crate::sampling;
+use crate::value::{Object, Value};
+
+/// The filter transforms the filter language provides, announced to recipes as
+/// `jexl.transform.<name>` capabilities.
+pub const TRANSFORMS: [&str; 12] = [
+    "date",
+    "stableSample",
+    "bucketSample",
+    "preferenceValue",
+    "preferenceIsUserSet",
+    "preferenceExists",
+    "keys",
+    "values",
+    "length",
+    "mapToProperty",
+    "regExpMatch",
+    "versionCompare",
+];
+
+/// Evaluates every recipe of `recipes` for the client in `input`, in order.
+pub fn evaluate(recipes: &RecipeSet, input: &EvalInput) -> Vec<ItemResult> {
+    let environment = input.context.filter_environment(input.now);
+    let capabilities = Capabilities {
+        environment: &environment,
+    };
+    let user_id = input.context.user_id.as_deref();
+    let mut scope = FilterScope::new(&environment);
+    recipes
+        .recipes
+        .iter()
+        .map(|recipe| {
+            evaluate_recipe(
+                recipe,
+                &mut scope,
+                &capabilities,
+                user_id,
+                &input.context.prefs,
+            )
+        })
+        .collect()
+}
+
+/// The filter variables `{normandy: E', env: E'}` ([`filter_vars`]), reused from recipe to
+/// recipe: only `E'.recipe` changes, and it is swapped in place when nothing else holds the
+/// objects (the usual case), so a recipe costs no copy of the environment.
+struct FilterScope {
+    vars: Value,
+    /// Positions of `normandy` and `env` in `vars`, and of `recipe` in the environment.
+    normandy_idx: usize,
+    env_idx: usize,
+    recipe_idx: usize,
+}
+
+impl FilterScope {
+    fn new(environment: &Object) -> FilterScope {
+        let vars = filter_vars(environment, Some(Value::Undefined));
+        let (normandy_idx, env_idx, recipe_idx) = match &vars {
+            Value::Object(outer) => (
+                outer.get_index_of("normandy").unwrap_or(usize::MAX),
+                outer.get_index_of("env").unwrap_or(usize::MAX),
+                match outer.get("normandy") {
+                    Some(Value::Object(env)) => env.get_index_of("recipe").unwrap_or(usize::MAX),
+                    _ => usize::MAX,
+                },
+            ),
+            _ => (usize::MAX, usize::MAX, usize::MAX),
+        };
+        FilterScope {
+            vars,
+            normandy_idx,
+            env_idx,
+            recipe_idx,
+        }
+    }
+
+    /// The variables with `recipe` set to `subject`.
+    fn with_recipe(&mut self, subject: &Value) -> &Value {
+        if !self.swap_in_place(subject) {
+            // A previous result still shares the objects: copy them once.
+            let environment = match &self.vars {
+                Value::Object(outer) => match outer.get("normandy") {
+                    Some(Value::Object(env)) => (**env).clone(),
+                    _ => Object::new(),
+                },
+                _ => Object::new(),
+            };
+            self.vars = filter_vars(&environment, Some(subject.clone()));
+        }
+        &self.vars
+    }
+
+    fn swap_in_place(&mut self, subject: &Value) -> bool {
+        let Value::Object(outer) = &mut self.vars else {
+            return false;
+        };
+        let Some(outer) = Arc::get_mut(outer) else {
+            return false;
+        };
+        // Take both references out so the environment object becomes unshared.
+        let env = outer
+            .get_index_mut(self.env_idx)
+            .map(|(_, v)| std::mem::take(v));
+        let normandy = outer
+            .get_index_mut(self.normandy_idx)
+            .map(|(_, v)| std::mem::take(v));
+        drop(env);
+        let Some(Value::Object(mut shared)) = normandy else {
+            return false;
+        };
+        let swapped = match Arc::get_mut(&mut shared)
+            .and_then(|object| object.get_index_mut(self.recipe_idx))
+        {
+            Some((_, slot)) => {
+                *slot = subject.clone();
+                true
+            }
+            None => false,
+        };
+        if let Some((_, slot)) = outer.get_index_mut(self.normandy_idx) {
+            *slot = Value::Object(Arc::clone(&shared));
+        }
+        if let Some((_, slot)) = outer.get_index_mut(self.env_idx) {
+            *slot = Value::Object(shared);
+        }
+        swapped
+    }
+}
+
+/// The capabilities a client built from this crate has, given its filter environment:
+/// `capabilities-v1`, `action.<name>` for each supported action, `jexl.transform.<name>` for
+/// each transform, and `jexl.context.{env,normandy}[.<key>]` for each environment key.
+pub fn client_capabilities(environment: &Object) -> HashSet<String> {
+    let mut set = HashSet::with_capacity(8 + TRANSFORMS.len() + 2 * environment.len());
+    set.insert("capabilities-v1".to_owned());
+    for action in crate::model::normandy::SUPPORTED_ACTIONS {
+        set.insert(format!("action.{action}"));
+    }
+    for transform in TRANSFORMS {
+        set.insert(format!("jexl.transform.{transform}"));
+    }
+    for root in ["env", "normandy"] {
+        set.insert(format!("jexl.context.{root}"));
+        for key in environment.keys() {
+            set.insert(format!("jexl.context.{root}.{key}"));
+        }
+        // `recipe` is added per recipe, so it is always there.
+        set.insert(format!("jexl.context.{root}.recipe"));
+    }
+    set
+}
+
+/// The client capability set of [`client_capabilities`], answered without building it.
+struct Capabilities<'e> {
+    environment: &'e Object,
+}
+
+impl Capabilities<'_> {
+    fn has(&self, capability: &str) -> bool {
+        if let Some(action) = capability.strip_prefix("action.") {
+            return crate::model::normandy::SUPPORTED_ACTIONS.contains(&action);
+        }
+        if let Some(transform) = capability.strip_prefix("jexl.transform.") {
+            return TRANSFORMS.contains(&transform);
+        }
+        if let Some(key) = capability
+            .strip_prefix("jexl.context.env.")
+            .or_else(|| capability.strip_prefix("jexl.context.normandy."))
+        {
+            return key == "recipe" || self.environment.contains_key(key);
+        }
+        matches!(
+            capability,
+            "capabilities-v1" | "jexl.context.env" | "jexl.context.normandy"
+        )
+    }
+}
+
+fn evaluate_recipe(
+    recipe: &Recipe,
+    scope: &mut FilterScope,
+    capabilities: &Capabilities,
+    user_id: Option<&str>,
+    prefs: &PrefSnapshot,
+) -> ItemResult {
+    let result = |matched: bool, reason: Option<String>| ItemResult {
+        id: recipe.id.to_string(),
+        kind: recipe.action.clone(),
+        matched,
+        reason,
+        branch: None,
+        value: None,
+    };
+    let fail = |reason: &str| result(false, Some(reason.to_owned()));
+
+    if !recipe.capabilities.iter().all(|c| capabilities.has(c)) {
+        return fail("capabilities-mismatch");
+    }
+
+    let Some(filter) = &recipe.filter else {
+        return fail("filter-error: the recipe has no filter expression");
+    };
+    let expression = match &filter.compiled {
+        Ok(expression) => expression,
+        Err(error) => return result(false, Some(format!("filter-error: {}", error.message))),
+    };
+    let vars = scope.with_recipe(recipe.filter_subject());
+    match expression.eval(vars, prefs) {
+        Err(error) => return result(false, Some(format!("filter-error: {}", error.message))),
+        Ok(value) if !value.is_truthy() => return fail("filter-mismatch"),
+        Ok(_) => {}
+    }
+
+    match &recipe.arguments {
+        Arguments::Invalid { .. } => fail("arguments-invalid"),
+        Arguments::Other { .. } => fail("unsupported-action"),
+        Arguments::PreferenceRollout(args) => {
+            let mut value = serde_json::Map::new();
+            for pref in &args.preferences {
+                value.insert(pref.preference_name.clone(), pref_json(&pref.value));
+            }
+            ItemResult {
+                value: Some(serde_json::Value::Object(value)),
+                ..result(true, None)
+            }
+        }
+        Arguments::PreferenceRollback(args) => {
+            let mut value = serde_json::Map::new();
+            value.insert(
+                "rolloutSlug".to_owned(),
+                serde_json::Value::String(args.rollout_slug.clone()),
+            );
+            ItemResult {
+                value: Some(serde_json::Value::Object(value)),
+                ..result(true, None)
+            }
+        }
+        Arguments::PreferenceExperiment(args) => {
+            if args.is_enrollment_paused {
+                return fail("enrollment-paused");
+            }
+            let ratios: Vec<f64> = args.branches.iter().map(|b| b.ratio as f64).collect();
+            let chosen = match choose_branch(user_id, &args.slug, &ratios) {
+                Ok(idx) => idx,
+                Err(reason) => return result(false, Some(reason)),
+            };
+            let Some(branch) = args.branches.get(chosen) else {
+                return fail("branch-error: no branch at the chosen index");
+            };
+            let mut value = serde_json::Map::new();
+            value.insert(args.preference_name.clone(), pref_json(&branch.value));
+            ItemResult {
+                branch: Some(branch.slug.clone()),
+                value: Some(serde_json::Value::Object(value)),
+                ..result(true, None)
+            }
+        }
+        Arguments::MultiPreferenceExperiment(args) => {
+            if args.is_enrollment_paused {
+                return fail("enrollment-paused");
+            }
+            let ratios: Vec<f64> = args.branches.iter().map(|b| b.ratio as f64).collect();
+            let chosen = match choose_branch(user_id, &args.slug, &ratios) {
+                Ok(idx) => idx,
+                Err(reason) => return result(false, Some(reason)),
+            };
+            let Some(branch) = args.branches.get(chosen) else {
+                return fail("branch-error: no branch at the chosen index");
+            };
+            let mut value = serde_json::Map::new();
+            for (name, spec) in &branch.preferences {
+                value.insert(name.clone(), pref_json(&spec.preference_value));
+            }
+            ItemResult {
+                branch: Some(branch.slug.clone()),
+                value: Some(serde_json::Value::Object(value)),
+                ..result(true, None)
+            }
+        }
+    }
+}
+
+/// The branch index for `user_id` in the experiment `slug`: Normandy's
+/// `ratioSample("<userId>-<slug>-branch", ratios)`.
+pub fn choose_branch(user_id: Option<&str>, slug: &str, ratios: &[f64]) -> Result<usize, String> {
+    let Some(user_id) = user_id else {
+        return Err("no-user-id".to_owned());
+    };
+    let input = Value::String(Arc::from(format!("{user_id}-{slug}-branch")));
+    sampling::ratio_sample(&input, ratios).map_err(|e| format!("branch-error: {e}"))
+}
+
+fn pref_json(value: &crate::context::PrefValue) -> serde_json::Value {
+    use crate::context::PrefValue;
+    match value {
+        PrefValue::Bool(b) => serde_json::Value::Bool(*b),
+        PrefValue::Int(n) => serde_json::Value::from(*n),
+        PrefValue::String(s) => serde_json::Value::String(s.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::context::{ClientContext, PrefEntry, PrefValue};
+    use crate::evaluate::{ClientFacts, NoJsFilter};
+    use crate::model::normandy::parse;
+
+    fn context(user_id: Option<&str>) -> ClientContext {
+        let mut context = ClientContext {
+            user_id: user_id.map(str::to_owned),
+            version: Some("128.0.1".into()),
+            channel: Some("release".into()),
+            locale: Some("en-US".into()),
+            country: Some("US".into()),
+            ..ClientContext::default()
+        };
+        context.prefs.insert(
+            "browser.search.suggest.enabled".into(),
+            PrefEntry {
+                default: Some(PrefValue::Bool(true)),
+                user: Some(PrefValue::Bool(false)),
+            },
+        );
+        context
+    }
+
+    fn run(recipes_json: serde_json::Value, context: &ClientContext) -> Vec<ItemResult> {
+        let parsed = parse("r.json", &recipes_json.to_string());
+        let set = parsed.value.expect("recipes parse");
+        let facts = ClientFacts::default();
+        let input = EvalInput {
+            context,
+            facts: &facts,
+            now: "2024-07-15T12:00:00Z".parse().expect("time"),
+            js_filter: &NoJsFilter,
+        };
+        evaluate(&set, &input)
+    }
+
+    fn rollout(id: u64, filter: &str, capabilities: &[&str]) -> serde_json::Value {
+        json!({"id": id, "name": format!("rollout {id}"), "action": "preference-rollout",
+            "arguments": {"slug": format!("rollout-{id}"), "preferences": [
+                {"preferenceName": "network.http.http3.enable", "value": true},
+                {"preferenceName": "network.trr.mode", "value": 2}]},
+            "filter_expression": filter, "capabilities": capabilities})
+    }
+
+    fn reason(result: &ItemResult) -> (bool, Option<&str>) {
+        (result.matched, result.reason.as_deref())
+    }
+
+    #[test]
+    fn golden_branch_vectors() {
+        // seed-originals §3.3 and normandy-nimbus §2.5.
+        let cases: &[(&str, &str, &[f64], usize)] = &[
+            ("user-a", "exp-1", &[1.0, 1.0], 1),
+            ("user-a", "exp-1", &[4.0, 3.0, 2.0, 1.0], 2),
+            (
+                "11111111-2222-3333-4444-555555555555",
+                "pref-exp",
+                &[1.0, 1.0],
+                1,
+            ),
+            (
+                "11111111-2222-3333-4444-555555555555",
+                "pref-exp",
+                &[4.0, 3.0, 2.0, 1.0],
+                2,
+            ),
+            (
+                "299eed1e-be6d-457d-9e53-da7b1a03f10d",
+                "my-exp",
+                &[1.0, 1.0],
+                1,
+            ),
+            (
+                "299eed1e-be6d-457d-9e53-da7b1a03f10d",
+                "my-exp",
+                &[4.0, 3.0, 2.0, 1.0],
+                1,
+            ),
+        ];
+        for (user, slug, ratios, expected) in cases {
+            assert_eq!(
+                choose_branch(Some(user), slug, ratios),
+                Ok(*expected),
+                "{user}-{slug}-branch {ratios:?}"
+            );
+        }
+        assert_eq!(
+            sampling::truncated_hash(&Value::string("user-a-exp-1-branch")),
+            0xba72586c12c7
+        );
+        assert_eq!(
+            choose_branch(None, "exp-1", &[1.0]),
+            Err("no-user-id".into())
+        );
+    }
+
+    #[test]
+    fn client_capabilities_cover_actions_transforms_and_context_keys() {
+        let context = context(Some("u"));
+        let env = context.filter_environment("2024-07-15T12:00:00Z".parse().expect("time"));
+        let caps = client_capabilities(&env);
+        for expected in [
+            "capabilities-v1",
+            "action.preference-rollout",
+            "action.preference-rollback",
+            "action.preference-experiment",
+            "action.multi-preference-experiment",
+            "jexl.transform.stableSample",
+            "jexl.transform.versionCompare",
+            "jexl.context.env",
+            "jexl.context.normandy",
+            "jexl.context.normandy.channel",
+            "jexl.context.env.version",
+            "jexl.context.normandy.recipe",
+        ] {
+            assert!(caps.contains(expected), "{expected}");
+        }
+        for absent in [
+            "action.show-heartbeat",
+            "jexl.transform.nope",
+            "jexl.context.normandy.nope",
+            "jexl.context",
+            "capabilities-v2",
+        ] {
+            assert!(!caps.contains(absent), "{absent}");
+        }
+        // The fast check used during evaluation agrees with the set.
+        let fast = Capabilities { environment: &env };
+        for capability in &caps {
+            assert!(fast.has(capability), "{capability}");
+        }
+        for absent in ["action.show-heartbeat", "jexl.context.env.nope", "x"] {
+            assert!(!fast.has(absent), "{absent}");
+        }
+    }
+
+    #[test]
+    fn capabilities_are_checked_before_the_filter() {
+        let results = run(
+            json!([
+                rollout(1, "this filter would not even parse ((", &["action.preference-rollout", "jexl.transform.fancy"]),
+                rollout(2, "true", &["action.preference-rollout", "jexl.context.normandy.unknownGetter"]),
+                {"id": 3, "name": "hb", "action": "show-heartbeat", "arguments": {"surveyId": "s"},
+                 "filter_expression": "true", "capabilities": ["action.show-heartbeat"]},
+            ]),
+            &context(Some("u")),
+        );
+        for result in &results {
+            assert_eq!(
+                reason(result),
+                (false, Some("capabilities-mismatch")),
+                "{result:?}"
+            );
+        }
+        assert_eq!(results[0].id, "1");
+        assert_eq!(results[0].kind, "preference-rollout");
+        assert_eq!(results[2].kind, "show-heartbeat");
+    }
+
+    #[test]
+    fn a_recipe_without_a_filter_is_a_filter_error() {
+        let recipe = json!({"id": 1, "name": "n", "action": "preference-rollback",
+            "arguments": {"rolloutSlug": "r"}});
+        let set = parse("r.json", &recipe.to_string()).value.expect("kept");
+        let context = context(Some("u"));
+        let facts = ClientFacts::default();
+        let input = EvalInput {
+            context: &context,
+            facts: &facts,
+            now: "2024-07-15T12:00:00Z".parse().expect("time"),
+            js_filter: &NoJsFilter,
+        };
+        let results = evaluate(&set, &input);
+        assert_eq!(
+            reason(&results[0]),
+            (
+                false,
+                Some("filter-error: the recipe has no filter expression")
+            )
+        );
+    }
+
+    #[test]
+    fn syntax_errors_become_filter_errors() {
+        let results = run(
+            json!([rollout(1, "normandy.channel ==", &[])]),
+            &context(Some("u")),
+        );
+        assert!(
+            results[0]
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with("filter-error: ")),
+            "{:?}",
+            results[0]
+        );
+    }
+}

@@ -1,0 +1,84 @@
+//! `flightdeck expr`: evaluate filter expressions against client context documents.
+
+use std::io::{self, BufRead, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use flightdeck_core::context::{ClientContext, filter_vars};
+use flightdeck_core::jexl::Expression;
+use serde_json::json;
+
+/// Evaluates one expression and prints its result line; exits 1 when it is an error.
+pub fn run_one(context_path: Option<&Path>, source: &str) -> anyhow::Result<ExitCode> {
+    let context = match context_path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            ClientContext::from_json(&text)
+                .map_err(|err| anyhow::format_err!("{}:{err}", path.display()))?
+        }
+        None => ClientContext::default(),
+    };
+    let line = evaluate(source, &context);
+    println!("{line}");
+    Ok(if line.get("error").is_some() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Reads `{"expr", "context"}` lines from stdin and writes one result line for each.
+pub fn run_jsonl() -> anyhow::Result<ExitCode> {
+    let stdin = io::stdin().lock();
+    let mut stdout = io::BufWriter::new(io::stdout().lock());
+    for (idx, line) in stdin.lines().enumerate() {
+        let line = line.context("cannot read standard input")?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let result = match parse_request(&line) {
+            Ok((source, context)) => evaluate(&source, &context),
+            Err(message) => json!({ "error": format!("line {}: {message}", idx + 1) }),
+        };
+        writeln!(stdout, "{result}").context("cannot write standard output")?;
+    }
+    stdout.flush().context("cannot write standard output")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_request(line: &str) -> Result<(String, ClientContext), String> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Request {
+        expr: String,
+        #[serde(default)]
+        context: Option<serde_json::Value>,
+    }
+    let request: Request = serde_json::from_str(line).map_err(|err| err.to_string())?;
+    let context = match request.context {
+        Some(value) => serde_json::from_value(value).map_err(|err| format!("context: {err}"))?,
+        None => ClientContext::default(),
+    };
+    Ok((request.expr, context))
+}
+
+/// The result line for one expression: `{"value": V}`, `{"undefined": true}` or `{"error": …}`.
+fn evaluate(source: &str, context: &ClientContext) -> serde_json::Value {
+    let expression = match Expression::parse(source) {
+        Ok(expression) => expression,
+        Err(err) => return json!({ "error": format!("parse error {err}") }),
+    };
+    // Without `now` in the document, "now" is the current time, read here and nowhere else.
+    let now = context.now().unwrap_or_else(jiff::Timestamp::now);
+    let environment = context.filter_environment(now);
+    let vars = filter_vars(&environment, None);
+    match expression.eval(&vars, &context.prefs) {
+        Ok(value) => match value.to_json() {
+            Some(json) => json!({ "value": json }),
+            None => json!({ "undefined": true }),
+        },
+        Err(err) => json!({ "error": err.to_string() }),
+    }
+}

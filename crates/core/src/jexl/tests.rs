@@ -1,0 +1,538 @@
+//! Tests for the filter language. `testdata/mozjexl_cases.json` holds expressions with the
+//! results mozjexl 1.1.6 gives under Node with Normandy's `intersect` and its pure transforms
+//! registered, over the context in [`CONTEXT`] (TZ=UTC).
+
+use super::*;
+use crate::context::{PrefEntry, PrefValue};
+
+/// The context the oracle cases were generated with.
+const CONTEXT: &str = r#"{"a": 1, "s": "abc", "arr": [{"x":1,"y":"a"},{"x":2,"y":"b"}], "o": {"p": {"q": 5}}, "n": null, "z": 0}"#;
+
+fn vars(json: &str) -> Value {
+    Value::from_json(&serde_json::from_str(json).unwrap())
+}
+
+/// Replaces nested `undefined` by a marker, as the oracle's `JSON.stringify` replacer does.
+fn mark_undefined(v: &Value) -> Value {
+    match v {
+        Value::Undefined => Value::string("<undefined>"),
+        Value::Array(items) => Value::array(items.iter().map(mark_undefined).collect()),
+        Value::Object(map) => Value::object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), mark_undefined(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Renders a result the way the oracle script does.
+fn show(result: Result<Value, String>) -> String {
+    match result {
+        Err(_) => "ERR".into(),
+        Ok(Value::Undefined) => "undefined".into(),
+        Ok(Value::Date(ms)) => format!("Date({})", crate::value::js_number_to_string(ms)),
+        Ok(v) => mark_undefined(&v).to_js_json_string().unwrap(),
+    }
+}
+
+fn run(expr: &str, vars: &Value, prefs: &PrefSnapshot) -> Result<Value, String> {
+    Expression::parse(expr)
+        .map_err(|e| e.to_string())?
+        .eval(vars, prefs)
+        .map_err(|e| e.to_string())
+}
+
+/// Evaluates `expr` over `vars_json` and compares the rendered result with `expected`.
+fn check(expr: &str, vars_json: &str, expected: &str) {
+    let got = show(run(expr, &vars(vars_json), &PrefSnapshot::new()));
+    assert_eq!(got, expected, "expression: {expr}");
+}
+
+#[test]
+fn matches_mozjexl_oracle_cases() {
+    let cases: Vec<(String, String)> =
+        serde_json::from_str(include_str!("testdata/mozjexl_cases.json")).unwrap();
+    let context = vars(CONTEXT);
+    let mut failures = Vec::new();
+    for (expr, expected) in &cases {
+        let got = show(run(expr, &context, &PrefSnapshot::new()));
+        if &got != expected {
+            failures.push(format!("{expr:?}: got {got}, mozjexl {expected}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+fn pref(default: Option<PrefValue>, user: Option<PrefValue>) -> PrefEntry {
+    PrefEntry { default, user }
+}
+
+fn prefs() -> PrefSnapshot {
+    let mut p = PrefSnapshot::new();
+    p.insert(
+        "app.str".into(),
+        pref(Some(PrefValue::String("def".into())), None),
+    );
+    p.insert(
+        "app.int".into(),
+        pref(Some(PrefValue::Int(1)), Some(PrefValue::Int(42))),
+    );
+    p.insert("app.bool".into(), pref(None, Some(PrefValue::Bool(true))));
+    p.insert("app.empty".into(), pref(None, None));
+    p.insert("123".into(), pref(Some(PrefValue::Int(7)), None));
+    p
+}
+
+fn check_prefs(expr: &str, expected: &str) {
+    let got = show(run(expr, &vars(CONTEXT), &prefs()));
+    assert_eq!(got, expected, "expression: {expr}");
+}
+
+#[test]
+fn operators_and_precedence() {
+    for (expr, expected) in [
+        ("1 + 2 * 3", "7"),
+        ("2 * 3 % 2", "2"),  // `%` binds tighter than `*`
+        ("2 ^ 3 ^ 2", "64"), // left-associative
+        ("10 - 2 - 3", "5"),
+        ("7 // 2", "3"),
+        ("-7 // 2", "-4"),
+        ("7 // -2", "-4"),
+        ("-7 % 3", "-1"),
+        ("7 % -3", "1"),
+        ("1 / 3", "0.3333333333333333"),
+        ("0.1 + 0.2", "0.30000000000000004"),
+        ("1 / 0", "null"), // Infinity renders as null in JSON
+        ("1 ^ (undefined)", "null"),
+        ("true || false && false", "false"), // `&&` and `||` share precedence 10
+        ("1 == 1 == true", "true"),
+        ("1 + 1 ? 'y' : 'n'", "\"y\""),
+        ("a ? 1 : 2 + 1", "1"),
+        ("z ? 1 : 2 + 1", "3"),
+        ("[1,2] intersect [2] == [2]", "false"),
+        ("2 * 3 intersect [6]", "undefined"), // (2 * 3) intersect [6]
+    ] {
+        check(expr, CONTEXT, expected);
+    }
+}
+
+#[test]
+fn javascript_equality_and_truthiness() {
+    for (expr, expected) in [
+        ("'1' == 1", "true"),
+        ("undefined == n", "true"),
+        ("0 == ''", "true"),
+        ("[1] == 1", "true"),
+        ("[] == false", "true"),
+        ("'true' == true", "false"),
+        ("0 / 0 != 0 / 0", "true"), // NaN != NaN
+        ("n == 0", "false"),
+        ("arr == arr", "true"),
+        ("[1] == [1]", "false"),
+        ("undefined", "undefined"),
+        ("n", "null"),
+        ("null", "undefined"), // no null literal: an unknown identifier
+        ("!''", "true"),
+        ("![]", "false"),
+        ("!{}", "false"),
+        ("0 || ''", "\"\""),
+        ("1 && 'x'", "\"x\""),
+        ("'v' + 1", "\"v1\""),
+        ("1 + '1'", "\"11\""),
+        ("1 + true", "2"),
+        ("[1,2] + [3]", "\"1,23\""),
+        ("'2' > '10'", "true"),
+        ("2 > '10'", "false"),
+        ("undefined >= 1", "false"),
+        ("n >= 0", "true"),
+    ] {
+        check(expr, CONTEXT, expected);
+    }
+}
+
+#[test]
+fn members_filters_and_literals() {
+    for (expr, expected) in [
+        ("o.p.q", "5"),
+        ("arr.y", "\"a\""),     // property of an array reads the first element
+        ("o.x.y", "undefined"), // undefined propagates
+        ("n.x", "ERR"),         // null throws
+        ("[].x", "ERR"),        // and so does an empty array
+        ("arr[1].y", "\"b\""),
+        ("arr['length']", "2"),
+        ("s[1]", "\"b\""),
+        ("s.length", "3"),
+        ("arr[.x == 2].y", "\"b\""),
+        ("arr[.x > 0 && .y == 'b']", "[{\"x\":2,\"y\":\"b\"}]"),
+        ("arr[.x == 2 && a]", "[]"), // `a` is relative after a relative identifier
+        ("arr[(.x == 2)]", "undefined"), // relative only directly inside the brackets
+        ("arr[true]", "[{\"x\":1,\"y\":\"a\"},{\"x\":2,\"y\":\"b\"}]"),
+        ("arr[false]", "undefined"),
+        ("s[.length > 2]", "[\"abc\"]"),
+        ("{a: 1, b: [1, 2], a: 3}", "{\"a\":3,\"b\":[1,2]}"),
+        ("{'a': 1}", "ERR"),
+        ("[1,,2]", "[1,2]"),
+        ("'it\\'s'", "\"it's\""),
+        ("\"say \\\"hi\\\" ok\"", "\"say \\\"hi\\\" ok\""),
+        // An escaped quote right before the closing quote ends the string early.
+        ("\"say \\\"hi\\\"\"", "ERR"),
+        ("1 # a comment", "1"),
+        ("--5", "-5"),
+        ("-a", "ERR"),
+        ("[1, -1]", "ERR"),
+        ("(!a).b", "true"), // mozjexl reads this as `!(.b)`
+        ("(a", "1"),
+        ("((z < 2.5", "true"),
+        ("((a) + (1", "ERR"),
+        ("(((a", "1"),
+        ("(a ? 1 : (2", "1"),
+        ("1 + (2", "ERR"),
+        ("a ?: 2", "1"),
+        ("z ?: 2", "2"),
+        ("a|keys ? 1 : 2", "ERR"),
+        ("a|nope", "ERR"),
+        ("z ? a|nope : 1", "1"),
+    ] {
+        check(expr, CONTEXT, expected);
+    }
+}
+
+#[test]
+fn transforms_without_state() {
+    for (expr, expected) in [
+        ("o|keys", "[\"p\"]"),
+        ("arr|keys", "[\"0\",\"1\"]"),
+        ("s|keys", "undefined"),
+        ("o.p|values", "[5]"),
+        ("arr|length", "2"),
+        ("s|length", "undefined"),
+        ("arr|mapToProperty('y')", "[\"a\",\"b\"]"),
+        ("[n]|mapToProperty('x')", "ERR"),
+        (
+            "'Firefox 120.0'|regExpMatch('Firefox (\\\\d+)')",
+            "[\"Firefox 120\",\"120\"]",
+        ),
+        ("'a1b22'|regExpMatch('\\\\d+', 'g')", "[\"1\",\"22\"]"),
+        ("'abc'|regExpMatch('x')", "null"),
+        (
+            "'abc'|regExpMatch('(a)(x)?')",
+            "[\"a\",\"a\",\"<undefined>\"]",
+        ),
+        ("'ABC'|regExpMatch('b', 'i')", "[\"B\"]"),
+        ("'abc'|regExpMatch('b', 'q')", "ERR"),
+        ("'abab'|regExpMatch('(a)\\\\1')", "ERR"), // backreferences are unsupported
+        ("'ab'|regExpMatch('a(?=b)')", "ERR"),     // lookaround is unsupported
+        ("1|regExpMatch('1')", "ERR"),
+        ("'2020-01-01'|date", "Date(1577836800000)"),
+        ("'2020-01-01T12:00:00+02:00'|date", "Date(1577872800000)"),
+        ("'bogus'|date", "Date(NaN)"),
+        ("'2020-01-01'|date < '2020-01-02'|date", "true"),
+        (
+            "'2020-01-01'|date + ''",
+            "\"Wed Jan 01 2020 00:00:00 GMT+0000 (Coordinated Universal Time)\"",
+        ),
+        ("n|date", "Date(0)"),
+    ] {
+        check(expr, CONTEXT, expected);
+    }
+}
+
+/// Where this engine knowingly differs from mozjexl under Node (see the module docs).
+#[test]
+fn documented_divergences() {
+    // Object.prototype members do not exist here (in JavaScript they are functions).
+    check("toString", CONTEXT, "undefined");
+    check("o.constructor", CONTEXT, "undefined");
+    // Only ISO-like date strings parse; V8's legacy formats are invalid dates.
+    check("'Jan 1 2020'|date", CONTEXT, "Date(NaN)");
+    check("'0'|date", CONTEXT, "Date(NaN)");
+    // `^` is fdlibm's pow (V8 and SpiderMonkey agree with it for small integers and common
+    // fractions); V8's build can differ in the last bit for large odd powers.
+    check("0.5 ^ -2.5", CONTEXT, "5.65685424949238");
+    check("1.1 ^ 10", CONTEXT, "2.5937424601000023");
+    check("-25 ^ 13", CONTEXT, "-1490116119384765700"); // V8: -1490116119384765400
+}
+
+#[test]
+fn preference_transforms() {
+    for (expr, expected) in [
+        ("'app.str'|preferenceValue", "\"def\""),
+        ("'app.int'|preferenceValue", "42"),
+        ("'app.bool'|preferenceValue", "true"),
+        ("'missing'|preferenceValue", "undefined"),
+        ("'missing'|preferenceValue('dflt')", "\"dflt\""),
+        ("'app.empty'|preferenceValue(5)", "5"),
+        ("123|preferenceValue", "7"),
+        ("n|preferenceValue(1)", "1"),
+        ("'app.int'|preferenceIsUserSet", "true"),
+        ("'app.str'|preferenceIsUserSet", "false"),
+        ("'missing'|preferenceIsUserSet", "false"),
+        ("'app.str'|preferenceExists", "true"),
+        ("'app.empty'|preferenceExists", "false"),
+        ("'missing'|preferenceExists", "false"),
+        ("'x' in 'app.str'|preferenceValue", "false"),
+        ("'de' in 'app.str'|preferenceValue", "true"),
+    ] {
+        check_prefs(expr, expected);
+    }
+}
+
+#[test]
+fn sampling_reference_vectors() {
+    for (expr, expected) in [
+        ("['test']|stableSample(1)", "true"),
+        ("['test']|stableSample(0)", "false"),
+        ("['test-1']|stableSample(0.5)", "true"),
+        ("['test-4']|stableSample(0.5)", "false"),
+        ("['test-1']|bucketSample(0,5,10)", "true"),
+        ("['test-4']|bucketSample(0,5,10)", "false"),
+        ("['test']|bucketSample(8,4,10)", "true"),
+        ("['test']|bucketSample(18,4,10)", "true"),
+        ("'test'|stableSample(2)", "ERR"),
+    ] {
+        check(expr, CONTEXT, expected);
+    }
+}
+
+#[test]
+fn version_compare_reference_vectors() {
+    for (a, b, sign) in [
+        ("1.0.0", "1", "0"),
+        ("1.0.0", "1.1", "-1"),
+        ("1.0.0", "0.1", "1"),
+        ("111.0.1", "111.0.2", "-1"),
+        ("113.0a1", "113", "-1"),
+        ("113.0a1", "113.0a0", "1"),
+        ("114", "113.0a0", "1"),
+        ("112", "113.0a0", "-1"),
+        ("93.!", "93.0a1", "-1"),
+        ("93.*", "94.0a1", "-1"),
+        ("1.0+", "1.1pre", "0"),
+    ] {
+        check(&format!("'{a}'|versionCompare('{b}')"), CONTEXT, sign);
+    }
+    check(
+        "normandy.version|versionCompare('100.!') >= 0",
+        r#"{"normandy": {"version": "128.0.1"}}"#,
+        "true",
+    );
+}
+
+#[test]
+fn eval_bool_casts_like_normandy() {
+    let e = Expression::parse("arr[.x > 5]").unwrap();
+    assert!(e.eval_bool(&vars(CONTEXT), &PrefSnapshot::new()).unwrap());
+    let e = Expression::parse("o.missing").unwrap();
+    assert!(!e.eval_bool(&vars(CONTEXT), &PrefSnapshot::new()).unwrap());
+}
+
+#[test]
+fn normandy_parse_flattens_newlines() {
+    let e = Expression::parse_normandy("a == 1 # comment\n && false").unwrap();
+    // Flattened, the comment swallows `&& false`.
+    assert!(e.eval_bool(&vars(CONTEXT), &PrefSnapshot::new()).unwrap());
+    let e = Expression::parse("a == 1 # comment\n && false").unwrap();
+    assert!(!e.eval_bool(&vars(CONTEXT), &PrefSnapshot::new()).unwrap());
+}
+
+#[test]
+fn parse_errors_report_offsets() {
+    for (expr, offset) in [
+        ("1 +", 3),
+        ("a b", 2),
+        ("1 @ 2", 2),
+        ("", 0),
+        ("{'a': 1}", 1),
+        ("a|keys ? 1 : 2", 7),
+    ] {
+        let err = Expression::parse(expr).unwrap_err();
+        assert_eq!(err.offset, offset, "{expr}: {err}");
+    }
+}
+
+#[test]
+fn limits_give_errors_not_crashes() {
+    let n = 100_000;
+    for expr in [
+        "(".repeat(n) + "1" + &")".repeat(n),
+        "[".repeat(n) + "1" + &"]".repeat(n),
+        "!".repeat(n) + "1",
+        "{a:".repeat(n) + "1" + &"}".repeat(n),
+        "a".to_owned() + &".a".repeat(n / 2),
+        "(".repeat(n),
+        "[".repeat(n),
+    ] {
+        assert!(Expression::parse(&expr).is_err());
+    }
+    // A 64 KiB source of minus signs glued to a number is just -1, as in mozjexl.
+    let e = Expression::parse(&("-".repeat(60_000) + "1")).unwrap();
+    assert_eq!(
+        show(
+            e.eval(&Value::Undefined, &PrefSnapshot::new())
+                .map_err(|e| e.message)
+        ),
+        "-1"
+    );
+    assert!(Expression::parse(&"1".repeat(MAX_SOURCE_LEN + 1)).is_err());
+    // Long `&&` / `||` chains are flattened and stay within the depth limit.
+    let chain = vec!["a == 1"; 2000].join(" && ");
+    let e = Expression::parse(&chain).unwrap();
+    assert!(e.eval_bool(&vars(CONTEXT), &PrefSnapshot::new()).unwrap());
+    let chain = vec!["z"; 2000].join(" || ");
+    assert!(
+        !Expression::parse(&chain)
+            .unwrap()
+            .eval_bool(&vars(CONTEXT), &PrefSnapshot::new())
+            .unwrap()
+    );
+}
+
+#[test]
+fn expressions_are_shareable() {
+    fn assert_send_sync_clone<T: Send + Sync + Clone>() {}
+    assert_send_sync_clone::<Expression>();
+    let e = Expression::parse("normandy.channel in ['release', 'beta']").unwrap();
+    let v1 = vars(r#"{"normandy": {"channel": "beta"}}"#);
+    let v2 = vars(r#"{"normandy": {"locale": "en-US", "channel": "nightly"}}"#);
+    // The inline caches must not confuse differently shaped objects.
+    for _ in 0..3 {
+        assert!(e.eval_bool(&v1, &PrefSnapshot::new()).unwrap());
+        assert!(!e.eval_bool(&v2, &PrefSnapshot::new()).unwrap());
+    }
+    assert_eq!(
+        e.clone().source(),
+        "normandy.channel in ['release', 'beta']"
+    );
+}
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const TOKENS: &[&str] = &[
+        "a",
+        "o",
+        "arr",
+        "n",
+        "z",
+        "s",
+        ".",
+        "x",
+        "y",
+        "p",
+        "q",
+        "[",
+        "]",
+        "(",
+        ")",
+        "{",
+        "}",
+        ":",
+        ",",
+        "?",
+        "|",
+        "keys",
+        "values",
+        "length",
+        "date",
+        "regExpMatch",
+        "mapToProperty",
+        "+",
+        "-",
+        "*",
+        "/",
+        "//",
+        "%",
+        "^",
+        "==",
+        "!=",
+        "<",
+        "<=",
+        ">",
+        ">=",
+        "&&",
+        "||",
+        "in",
+        "intersect",
+        "!",
+        "1",
+        "0",
+        "2.5",
+        "'s'",
+        "\"t\"",
+        "'x'",
+        "true",
+        "false",
+        " ",
+        "#c\n",
+        "'",
+        "$",
+        "@",
+    ];
+
+    fn token_soup() -> impl Strategy<Value = String> {
+        prop::collection::vec(prop::sample::select(TOKENS), 0..40).prop_map(|t| t.join(""))
+    }
+
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::Bool),
+            (-5i64..5).prop_map(serde_json::Value::from),
+            prop::sample::select(vec!["", "s", "x", "1", "abc"]).prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
+                prop::collection::vec(
+                    (prop::sample::select(vec!["x", "y", "p", "q", "s"]), inner),
+                    0..4
+                )
+                .prop_map(|kv| serde_json::Value::Object(
+                    kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+                )),
+            ]
+        })
+    }
+
+    fn context() -> impl Strategy<Value = Value> {
+        prop::collection::vec(
+            (
+                prop::sample::select(vec!["a", "o", "arr", "n", "z", "s", "x"]),
+                json_value(),
+            ),
+            0..6,
+        )
+        .prop_map(|kv| {
+            Value::from_json(&serde_json::Value::Object(
+                kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            ))
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn parser_never_panics_on_arbitrary_text(src in "\\PC{0,64}") {
+            let _ = Expression::parse(&src);
+        }
+
+        #[test]
+        fn parser_never_panics_on_token_soup(src in token_soup()) {
+            let _ = Expression::parse(&src);
+        }
+
+        #[test]
+        fn eval_never_panics(src in token_soup(), ctx in context()) {
+            if let Ok(e) = Expression::parse(&src) {
+                let _ = e.eval(&ctx, &prefs());
+            }
+        }
+    }
+}

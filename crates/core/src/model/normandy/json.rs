@@ -1,0 +1,399 @@
+//! Reading validated fields out of parsed JSON while collecting positioned diagnostics.
+
+use serde_json::Value as Json;
+
+use crate::diagnostic::{Diagnostic, FieldPath, PathSegment, Position, locate_json};
+
+use super::JsonMap;
+
+/// Where a value sits in the document while it is being read: a borrowed chain that costs
+/// nothing to extend and becomes a [`FieldPath`] only when a diagnostic needs one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Loc<'a> {
+    /// The document root.
+    Root,
+    /// A member of the object at the parent location.
+    Key(&'a Loc<'a>, &'a str),
+    /// An element of the array at the parent location.
+    Index(&'a Loc<'a>, usize),
+}
+
+impl<'a> Loc<'a> {
+    /// The member `key` of the value here.
+    pub fn key(&'a self, key: &'a str) -> Loc<'a> {
+        Loc::Key(self, key)
+    }
+
+    /// The element `idx` of the value here.
+    pub fn index(&'a self, idx: usize) -> Loc<'a> {
+        Loc::Index(self, idx)
+    }
+
+    /// The location one level up (the root is its own parent).
+    pub fn parent(&self) -> Loc<'a> {
+        match self {
+            Loc::Root => Loc::Root,
+            Loc::Key(parent, _) | Loc::Index(parent, _) => **parent,
+        }
+    }
+
+    /// The owned field path.
+    pub fn to_path(self) -> FieldPath {
+        let mut segments = Vec::new();
+        let mut here = &self;
+        loop {
+            match here {
+                Loc::Root => break,
+                Loc::Key(parent, key) => {
+                    segments.push(PathSegment::Key((*key).to_owned()));
+                    here = parent;
+                }
+                Loc::Index(parent, idx) => {
+                    segments.push(PathSegment::Index(*idx));
+                    here = parent;
+                }
+            }
+        }
+        segments.reverse();
+        FieldPath(segments)
+    }
+}
+
+/// The file being parsed and the diagnostics found so far.
+pub(crate) struct Cx<'a> {
+    pub file: &'a str,
+    pub text: &'a str,
+    pub diagnostics: Vec<Diagnostic>,
+    /// How many of `diagnostics` are errors.
+    pub errors: usize,
+}
+
+impl<'a> Cx<'a> {
+    pub fn new(file: &'a str, text: &'a str) -> Cx<'a> {
+        Cx {
+            file,
+            text,
+            diagnostics: Vec::new(),
+            errors: 0,
+        }
+    }
+
+    /// An error about the field at `path`.
+    pub fn error(&mut self, path: &Loc, message: String) {
+        self.errors += 1;
+        self.diagnostics.push(Diagnostic::json_error(
+            self.file,
+            self.text,
+            path.to_path(),
+            message,
+        ));
+    }
+
+    /// A warning about the field at `path`.
+    pub fn warning(&mut self, path: &Loc, message: String) {
+        self.diagnostics.push(Diagnostic::json_warning(
+            self.file,
+            self.text,
+            path.to_path(),
+            message,
+        ));
+    }
+
+    /// An error about the field at an owned `path`.
+    pub fn error_path(&mut self, path: FieldPath, message: String) {
+        self.errors += 1;
+        self.diagnostics
+            .push(Diagnostic::json_error(self.file, self.text, path, message));
+    }
+
+    /// A warning about the field at an owned `path`.
+    pub fn warning_path(&mut self, path: FieldPath, message: String) {
+        self.diagnostics.push(Diagnostic::json_warning(
+            self.file, self.text, path, message,
+        ));
+    }
+
+    /// An error at an explicit position (used for positions inside strings).
+    pub fn error_at(&mut self, position: Position, path: &FieldPath, message: String) {
+        self.errors += 1;
+        self.diagnostics.push(Diagnostic::error(
+            self.file,
+            position,
+            path.clone(),
+            message,
+        ));
+    }
+
+    /// The byte offset where the value at `path` starts in the text.
+    pub fn offset_of(&self, path: &FieldPath) -> usize {
+        byte_offset(self.text, locate_json(self.text, path))
+    }
+
+    /// A required string member; reports missing or mistyped members.
+    pub fn required_str<'v>(&mut self, map: &'v JsonMap, path: &Loc, key: &str) -> Option<&'v str> {
+        match map.get(key) {
+            None => {
+                self.error(&path.key(key), format!("missing required field \"{key}\""));
+                None
+            }
+            Some(value) => self.expect_str(value, &path.key(key)),
+        }
+    }
+
+    /// An optional string member (absent → `Ok(None)`, mistyped → `Err`).
+    pub fn optional_str<'v>(
+        &mut self,
+        map: &'v JsonMap,
+        path: &Loc,
+        key: &str,
+    ) -> Result<Option<&'v str>, ()> {
+        match map.get(key) {
+            None => Ok(None),
+            Some(value) => self.expect_str(value, &path.key(key)).map(Some).ok_or(()),
+        }
+    }
+
+    /// An optional boolean member (absent → `Ok(None)`, mistyped → `Err`).
+    pub fn optional_bool(
+        &mut self,
+        map: &JsonMap,
+        path: &Loc,
+        key: &str,
+    ) -> Result<Option<bool>, ()> {
+        match map.get(key) {
+            None => Ok(None),
+            Some(Json::Bool(b)) => Ok(Some(*b)),
+            Some(other) => {
+                self.error(
+                    &path.key(key),
+                    format!("expected a boolean, found {}", type_name(other)),
+                );
+                Err(())
+            }
+        }
+    }
+
+    /// The value as a string, or an error.
+    pub fn expect_str<'v>(&mut self, value: &'v Json, path: &Loc) -> Option<&'v str> {
+        match value {
+            Json::String(s) => Some(s),
+            other => {
+                self.error(
+                    path,
+                    format!("expected a string, found {}", type_name(other)),
+                );
+                None
+            }
+        }
+    }
+
+    /// The value as an object, or an error.
+    pub fn expect_object<'v>(&mut self, value: &'v Json, path: &Loc) -> Option<&'v JsonMap> {
+        match value {
+            Json::Object(map) => Some(map),
+            other => {
+                self.error(
+                    path,
+                    format!("expected an object, found {}", type_name(other)),
+                );
+                None
+            }
+        }
+    }
+
+    /// The value as an array, or an error.
+    pub fn expect_array<'v>(&mut self, value: &'v Json, path: &Loc) -> Option<&'v [Json]> {
+        match value {
+            Json::Array(items) => Some(items),
+            other => {
+                self.error(
+                    path,
+                    format!("expected an array, found {}", type_name(other)),
+                );
+                None
+            }
+        }
+    }
+
+    /// The value as a non-negative integer (an integral JSON number), or an error.
+    pub fn expect_id(&mut self, value: &Json, path: &Loc) -> Option<u64> {
+        match as_whole_number(value) {
+            Some(n) if n >= 0 => u64::try_from(n).ok(),
+            _ => {
+                self.error(
+                    path,
+                    format!("expected a non-negative integer, found {}", describe(value)),
+                );
+                None
+            }
+        }
+    }
+}
+
+/// An integral JSON number as `i64` (`3` and `3.0` both qualify, as in JavaScript).
+pub(crate) fn as_whole_number(value: &Json) -> Option<i64> {
+    let Json::Number(n) = value else {
+        return None;
+    };
+    if let Some(i) = n.as_i64() {
+        return Some(i);
+    }
+    let f = n.as_f64()?;
+    // Beyond 2^53 doubles are not exact integers in JavaScript terms; reject them.
+    if f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0 {
+        Some(f as i64)
+    } else {
+        None
+    }
+}
+
+/// "a string", "an object", … for messages.
+pub(crate) fn type_name(value: &Json) -> &'static str {
+    match value {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "an array",
+        Json::Object(_) => "an object",
+    }
+}
+
+/// A short description of a value for messages: scalars are shown, containers named.
+pub(crate) fn describe(value: &Json) -> String {
+    match value {
+        Json::Number(n) => format!("the number {n}"),
+        Json::String(s) if s.chars().count() <= 40 => format!("the string {value}"),
+        Json::Bool(b) => format!("the boolean {b}"),
+        other => type_name(other).to_owned(),
+    }
+}
+
+/// Every member of `map` whose key is not in `known`, in order.
+pub(crate) fn extras(map: &JsonMap, known: &[&str]) -> JsonMap {
+    map.iter()
+        .filter(|(key, _)| !known.contains(&key.as_str()))
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect()
+}
+
+/// The byte offset of a 1-based line/column (columns in characters) in `text`.
+pub(crate) fn byte_offset(text: &str, position: Position) -> usize {
+    let mut line_start = 0;
+    for _ in 1..position.line {
+        match text.get(line_start..).and_then(|rest| rest.find('\n')) {
+            Some(newline) => line_start += newline + 1,
+            None => return text.len(),
+        }
+    }
+    let line = text.get(line_start..).unwrap_or("");
+    let within = line
+        .char_indices()
+        .nth(position.column.saturating_sub(1))
+        .map_or(line.len(), |(idx, _)| idx);
+    line_start + within
+}
+
+/// Maps a byte offset into the *decoded* JSON string whose literal (opening quote included)
+/// starts at `literal_start` in `text` to the byte offset of the same character in `text`.
+///
+/// Escapes are walked, so `\"` or `\u00e9` inside a filter expression do not shift the
+/// position. Returns `None` when `literal_start` is not a string literal or the offset runs
+/// past its end.
+pub(crate) fn map_string_offset(text: &str, literal_start: usize, offset: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    if bytes.get(literal_start) != Some(&b'"') {
+        return None;
+    }
+    let mut raw = literal_start + 1;
+    let mut decoded = 0;
+    while decoded < offset {
+        match *bytes.get(raw)? {
+            b'"' => return None,
+            b'\\' => {
+                let (raw_len, decoded_len) = escape_lengths(bytes, raw)?;
+                raw += raw_len;
+                decoded += decoded_len;
+            }
+            _ => {
+                let ch = text.get(raw..)?.chars().next()?;
+                raw += ch.len_utf8();
+                decoded += ch.len_utf8();
+            }
+        }
+    }
+    // An offset landing inside a multi-byte decoded character maps to its start; the loop
+    // above overshoots in that case only for escapes, which is the best available answer.
+    Some(raw)
+}
+
+/// Raw and decoded byte lengths of the escape sequence starting at `at` (a backslash).
+fn escape_lengths(bytes: &[u8], at: usize) -> Option<(usize, usize)> {
+    match *bytes.get(at + 1)? {
+        b'u' => {
+            let unit = hex4(bytes, at + 2)?;
+            if (0xD800..0xDC00).contains(&unit)
+                && bytes.get(at + 6) == Some(&b'\\')
+                && bytes.get(at + 7) == Some(&b'u')
+                && hex4(bytes, at + 8).is_some_and(|low| (0xDC00..0xE000).contains(&low))
+            {
+                // A surrogate pair is one supplementary character: 4 UTF-8 bytes.
+                return Some((12, 4));
+            }
+            let len = char::from_u32(unit).map_or(3, char::len_utf8);
+            Some((6, len))
+        }
+        _ => Some((2, 1)),
+    }
+}
+
+fn hex4(bytes: &[u8], at: usize) -> Option<u32> {
+    let digits = std::str::from_utf8(bytes.get(at..at + 4)?).ok()?;
+    u32::from_str_radix(digits, 16).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_offset_inverts_position_of_offset() {
+        let text = "ab\ncdé\n\nxyz";
+        for offset in [0, 1, 3, 5, 7, 8, 9, 11] {
+            let position = Position::of_offset(text, offset);
+            assert_eq!(byte_offset(text, position), offset, "offset {offset}");
+        }
+    }
+
+    #[test]
+    fn maps_offsets_through_escapes() {
+        // The decoded string is `a "b" é x`.
+        let text = r#"{"f": "a \"b\" \u00e9 x"}"#;
+        let start = 6;
+        assert_eq!(&text[start..start + 1], "\"");
+        let decoded = "a \"b\" é x";
+        let x_decoded = decoded.find('x').unwrap();
+        let x_raw = text.find('x').unwrap();
+        assert_eq!(map_string_offset(text, start, x_decoded), Some(x_raw));
+        assert_eq!(map_string_offset(text, start, 0), Some(start + 1));
+        let b_decoded = decoded.find('b').unwrap();
+        assert_eq!(map_string_offset(text, start, b_decoded), text.find('b'));
+        assert_eq!(map_string_offset(text, start, 100), None);
+        assert_eq!(map_string_offset(text, 0, 1), None);
+    }
+
+    #[test]
+    fn maps_surrogate_pairs_as_one_character() {
+        let text = r#""\ud83d\ude00z""#;
+        assert_eq!(map_string_offset(text, 0, 4), Some(13));
+    }
+
+    #[test]
+    fn whole_numbers_accept_integral_doubles_only() {
+        assert_eq!(as_whole_number(&serde_json::json!(3)), Some(3));
+        assert_eq!(as_whole_number(&serde_json::json!(3.0)), Some(3));
+        assert_eq!(as_whole_number(&serde_json::json!(3.5)), None);
+        assert_eq!(as_whole_number(&serde_json::json!("3")), None);
+        assert_eq!(as_whole_number(&serde_json::json!(1e300)), None);
+    }
+}
