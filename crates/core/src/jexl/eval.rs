@@ -241,7 +241,7 @@ fn fast<'a>(node: &'a Node, env: &Env<'a>) -> Fast<'a> {
             Fast::Ref(current)
         }
         Node::Transform {
-            transform: Transform::VersionCompare,
+            transform: Transform::VersionCompare(parsed),
             subject,
             args,
         } if args.len() == 1 => {
@@ -250,12 +250,15 @@ fn fast<'a>(node: &'a Node, env: &Env<'a>) -> Fast<'a> {
                 Fast::Ref(Value::Undefined | Value::Null) | Fast::Undefined => Some(""),
                 _ => None,
             };
-            match (
-                version(fast(subject, env)),
-                args.first().and_then(|a| version(fast(a, env))),
-            ) {
-                (Some(a), Some(b)) => Fast::Num(transforms::version_compare(a, b)),
-                _ => Fast::Slow,
+            let Some(a) = version(fast(subject, env)) else {
+                return Fast::Slow;
+            };
+            if let Some(parsed) = parsed {
+                return Fast::Num(transforms::version_compare_parsed(a, parsed));
+            }
+            match args.first().and_then(|arg| version(fast(arg, env))) {
+                Some(b) => Fast::Num(transforms::version_compare(a, b)),
+                None => Fast::Slow,
             }
         }
         _ => Fast::Slow,
