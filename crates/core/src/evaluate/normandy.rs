@@ -798,4 +798,46 @@ mod tests {
             (false, Some("filter-mismatch"))
         );
     }
+
+    #[test]
+    fn sampling_on_array_literals_matches_the_general_path() {
+        // `stableSample(rate, 0)` takes the general path (the extra argument is ignored), so
+        // it is the reference for the array-free path of `stableSample(rate)`.
+        let vars = Value::from_json(&json!({
+            "normandy": {"userId": "299eed1e-be6d-457d-9e53-da7b1a03f10d", "recipe": {"id": 7},
+                         "n": null, "list": ["a", "b\"c"], "obj": {"k": 1}}
+        }));
+        let prefs = PrefSnapshot::default();
+        let elements = [
+            "normandy.userId, normandy.recipe.id",
+            "normandy.userId",
+            "-0, normandy.missing, normandy.n, 1.5, true",
+            "normandy.list, normandy.obj",
+            "'2024-07-01'|date, normandy.userId",
+            "normandy.n.x, 1",
+            "'x\\ty', 'é', 9007199254740993",
+            "normandy.userId, normandy.userId, normandy.userId, normandy.userId",
+        ];
+        for items in elements {
+            for rate in [
+                "0.5",
+                "0",
+                "1",
+                "2",
+                "'abc'",
+                "normandy.recipe.id",
+                "normandy.n.x",
+            ] {
+                let fast = format!("[{items}]|stableSample({rate})");
+                let general = format!("[{items}]|stableSample({rate}, 0)");
+                let eval = |source: &str| {
+                    crate::jexl::Expression::parse(source)
+                        .expect("parses")
+                        .eval(&vars, &prefs)
+                        .map(|value| format!("{value:?}"))
+                };
+                assert_eq!(eval(&fast), eval(&general), "{fast}");
+            }
+        }
+    }
 }

@@ -358,6 +358,12 @@ pub(crate) fn eval<'a>(node: &'a Node, env: &Env<'a>) -> Eval<'a> {
             if let Transform::Unknown(name) = transform {
                 return Err(error(format!("Transform '{name}' is not defined.")));
             }
+            if let (Transform::StableSample, Node::Array(items), [rate]) =
+                (transform, &**subject, args.as_slice())
+                && items.len() <= 4
+            {
+                return stable_sample_array(items, rate, env);
+            }
             let subject = eval(subject, env)?;
             let mut small: [Cow<'a, Value>; 4] = Default::default();
             let mut large = Vec::new();
@@ -392,6 +398,22 @@ pub(crate) fn eval<'a>(node: &'a Node, env: &Env<'a>) -> Eval<'a> {
         }
         Node::Missing => Err(error("cannot evaluate an empty sub-expression")),
     }
+}
+
+/// `[a, b, …]|stableSample(rate)` for up to four elements, hashing them without building the
+/// array. Operands are evaluated in the same order, with the same errors, as the general path.
+fn stable_sample_array<'a>(items: &'a [Node], rate: &'a Node, env: &Env<'a>) -> Eval<'a> {
+    let mut values: [Cow<'a, Value>; 4] = Default::default();
+    for (slot, item) in values.iter_mut().zip(items) {
+        *slot = eval(item, env)?;
+    }
+    let rate = ops::to_number(&*eval(rate, env)?);
+    let key =
+        crate::sampling::fraction_to_key(rate).map_err(|e| error(format!("stableSample: {e}")))?;
+    let refs = values.each_ref().map(|v| &**v);
+    let hash =
+        crate::sampling::truncated_hash_of_array(refs.get(..items.len()).unwrap_or_default());
+    Ok(Cow::Owned(Value::Bool(hash < key)))
 }
 
 /// `!!eval(node)`, without building intermediate values where the answer is a boolean anyway.
