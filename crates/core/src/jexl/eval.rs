@@ -300,6 +300,13 @@ pub(crate) fn eval<'a>(node: &'a Node, env: &Env<'a>) -> Eval<'a> {
         }
         Node::Member(from, name) => project(eval(from, env)?, |ctx| traverse(ctx, name)),
         Node::Not(operand) => Ok(Cow::Owned(Value::Bool(!truthy(operand, env)?))),
+        // Boolean-valued nodes take the allocation-free path of `truthy`.
+        Node::Binary(op, _, _) if op.is_comparison() => {
+            Ok(Cow::Owned(Value::Bool(truthy(node, env)?)))
+        }
+        Node::And(items) | Node::Or(items) if items.iter().all(is_boolean) => {
+            Ok(Cow::Owned(Value::Bool(truthy(node, env)?)))
+        }
         Node::Binary(op, left, right) => {
             let l = eval(left, env)?;
             let r = eval(right, env)?;
@@ -414,6 +421,24 @@ fn stable_sample_array<'a>(items: &'a [Node], rate: &'a Node, env: &Env<'a>) -> 
     let hash =
         crate::sampling::truncated_hash_of_array(refs.get(..items.len()).unwrap_or_default());
     Ok(Cow::Owned(Value::Bool(hash < key)))
+}
+
+/// Whether `node` always evaluates to a boolean (or fails), so that its value is its
+/// truthiness. Conservative: nested chains answer `false`.
+fn is_boolean(node: &Node) -> bool {
+    match node {
+        Node::Const(v) => matches!(v, Value::Bool(_)),
+        Node::Not(_) => true,
+        Node::Binary(op, _, _) => op.is_comparison(),
+        Node::Transform { transform, .. } => matches!(
+            transform,
+            Transform::StableSample
+                | Transform::BucketSample
+                | Transform::PreferenceIsUserSet
+                | Transform::PreferenceExists
+        ),
+        _ => false,
+    }
 }
 
 /// `!!eval(node)`, without building intermediate values where the answer is a boolean anyway.
