@@ -49,24 +49,35 @@ pub fn compare_toolkit(a: &str, b: &str) -> Ordering {
 /// many others (e.g. the literal argument of a `versionCompare` filter).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToolkitVersion {
-    /// The dot-separated parts; never empty (the empty version has one zero part).
-    parts: Vec<OwnedPart>,
+    /// The first dot-separated part, which usually decides a comparison, kept inline.
+    first: OwnedPart,
+    /// The other parts.
+    rest: Vec<OwnedPart>,
 }
 
 impl ToolkitVersion {
     /// Parses `text` as [`compare_toolkit`] reads it. Every text is a version.
     pub fn parse(text: &str) -> ToolkitVersion {
         let mut parts = Parts::new(text);
-        let mut owned = Vec::new();
+        let first = parts.next().unwrap_or_default();
+        let mut rest = Vec::new();
         while let Some(part) = parts.next() {
-            owned.push(OwnedPart::from(part));
+            rest.push(OwnedPart::from(part));
         }
-        ToolkitVersion { parts: owned }
+        ToolkitVersion {
+            first: OwnedPart::from(first),
+            rest,
+        }
+    }
+
+    /// The number of parts.
+    fn len(&self) -> usize {
+        1 + self.rest.len()
     }
 
     /// `compare_toolkit(self, other)` for the text this version was parsed from.
     pub fn compare(&self, other: &ToolkitVersion) -> Ordering {
-        let len = self.parts.len().max(other.parts.len());
+        let len = self.len().max(other.len());
         (0..len)
             .map(|idx| self.part(idx).compare(&other.part(idx)))
             .find(|ordering| *ordering != Ordering::Equal)
@@ -75,9 +86,13 @@ impl ToolkitVersion {
 
     /// Part `idx`, or the zero part past the end.
     fn part(&self, idx: usize) -> ToolkitPart<'_> {
-        self.parts
-            .get(idx)
-            .map_or_else(ToolkitPart::default, OwnedPart::view)
+        match idx.checked_sub(1) {
+            None => self.first.view(),
+            Some(rest_idx) => self
+                .rest
+                .get(rest_idx)
+                .map_or_else(ToolkitPart::default, OwnedPart::view),
+        }
     }
 
     /// `compare_toolkit(text, self)`, reading only as much of `text` as the answer needs.
@@ -91,7 +106,7 @@ impl ToolkitVersion {
                 return ordering;
             }
             idx += 1;
-            if parts.is_done() && idx >= self.parts.len() {
+            if parts.is_done() && idx >= self.len() {
                 return Ordering::Equal;
             }
         }
