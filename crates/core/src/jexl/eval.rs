@@ -24,14 +24,30 @@ use super::transforms::{self, Transform};
 #[derive(Debug)]
 pub(crate) struct Name {
     pub text: Arc<str>,
+    /// `text` in two words when it is at most 16 bytes long (see [`short_words`]), so that the
+    /// cached lookup does not read `text`, a separate allocation rarely in cache when many
+    /// filters are evaluated in turn.
+    words: Option<(u64, u64)>,
     slot: AtomicUsize,
 }
 
 impl Name {
     pub(crate) fn new(text: Arc<str>) -> Name {
         Name {
+            words: short_words(text.as_bytes()),
             text,
             slot: AtomicUsize::new(0),
+        }
+    }
+
+    /// Whether `key` is this name.
+    #[inline]
+    fn is(&self, key: &str) -> bool {
+        match self.words {
+            Some(words) => {
+                key.len() == self.text.len() && short_words(key.as_bytes()) == Some(words)
+            }
+            None => ops::str_eq(key, &self.text),
         }
     }
 
@@ -39,13 +55,38 @@ impl Name {
     fn lookup<'v>(&self, map: &'v Object) -> Option<&'v Value> {
         let guess = self.slot.load(AtomicOrdering::Relaxed);
         if let Some((key, value)) = map.get_index(guess)
-            && ops::str_eq(key, &self.text)
+            && self.is(key)
         {
             return Some(value);
         }
         let (index, _, value) = map.get_full(&*self.text)?;
         self.slot.store(index, AtomicOrdering::Relaxed);
         Some(value)
+    }
+}
+
+/// Two words that, for texts of the same length up to 16 bytes, are equal exactly when the
+/// texts are: overlapping loads from both ends cover every byte. `None` for longer texts.
+#[inline]
+fn short_words(bytes: &[u8]) -> Option<(u64, u64)> {
+    let len = bytes.len();
+    let word = |at: usize| {
+        bytes
+            .get(at..at + 8)
+            .and_then(|w| w.try_into().ok())
+            .map_or(0, u64::from_ne_bytes)
+    };
+    let half = |at: usize| {
+        bytes
+            .get(at..at + 4)
+            .and_then(|w| w.try_into().ok())
+            .map_or(0, |w| u64::from(u32::from_ne_bytes(w)))
+    };
+    match len {
+        8..=16 => Some((word(0), word(len - 8))),
+        4..=7 => Some((half(0), half(len - 4))),
+        0..=3 => Some((bytes.iter().fold(0, |acc, &b| (acc << 8) | u64::from(b)), 0)),
+        _ => None,
     }
 }
 
@@ -610,5 +651,31 @@ pub(crate) fn binary(op: BinOp, l: &Value, r: &Value) -> Value {
             ),
             _ => Value::Undefined,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::Name;
+
+    #[test]
+    fn names_match_keys_exactly_at_every_length() {
+        for len in 0..24 {
+            let text = "n".repeat(len);
+            let name = Name::new(Arc::from(text.as_str()));
+            assert!(name.is(&text), "{len}");
+            assert!(!name.is(&format!("{text}n")), "{len}");
+            assert!(!name.is(&format!("\0{text}")), "{len}");
+            for at in 0..len {
+                for other in [b'm', 0u8] {
+                    let mut key = text.clone().into_bytes();
+                    key[at] = other;
+                    let key = String::from_utf8(key).unwrap();
+                    assert!(!name.is(&key), "{len} {at}");
+                }
+            }
+        }
     }
 }
