@@ -98,32 +98,37 @@ pub enum Container {
 }
 
 /// One Normandy recipe.
+///
+/// Laid out in declaration order, with what evaluation reads first: a large manifest is
+/// evaluated recipe after recipe, and keeping those fields on the same cache lines matters
+/// more than the few bytes of padding this may cost.
 #[derive(Debug, Clone)]
+#[repr(C)]
 pub struct Recipe {
     /// The recipe id (stable across revisions).
     pub id: u64,
+    /// The action name (`preference-rollout`, …).
+    pub action: String,
+    /// The filter expression, compiled; `None` when the recipe has none (evaluation then
+    /// reports a filter error).
+    pub filter: Option<Filter>,
+    /// The verdict on `capabilities` when it does not depend on the client (see
+    /// [`Recipe::static_capabilities`]).
+    static_capabilities: OnceLock<Option<bool>>,
+    /// `{id, arguments}` as a filter value, built on first use (see [`Recipe::filter_subject`]).
+    subject: OnceLock<Value>,
+    /// Capabilities the client must have to run the recipe.
+    pub capabilities: Vec<String>,
+    /// The action's arguments, typed for the supported actions.
+    pub arguments: Arguments,
     /// The recipe's name.
     pub name: String,
     /// The revision this content comes from, as the file wrote it (a string in signed records).
     pub revision_id: Option<RevisionId>,
-    /// The action name (`preference-rollout`, …).
-    pub action: String,
-    /// The action's arguments, typed for the supported actions.
-    pub arguments: Arguments,
-    /// The filter expression, compiled; `None` when the recipe has none (evaluation then
-    /// reports a filter error).
-    pub filter: Option<Filter>,
-    /// Capabilities the client must have to run the recipe.
-    pub capabilities: Vec<String>,
     /// The recipe's content signature, when the shape carries one.
     pub signature: Option<Signature>,
     /// Where the fields sat in the input, so [`to_json`] can write the same shape back.
     pub layout: Layout,
-    /// `{id, arguments}` as a filter value, built on first use (see [`Recipe::filter_subject`]).
-    subject: OnceLock<Value>,
-    /// The verdict on `capabilities` when it does not depend on the client (see
-    /// [`Recipe::static_capabilities`]).
-    static_capabilities: OnceLock<Option<bool>>,
 }
 
 impl PartialEq for Recipe {
