@@ -9,10 +9,13 @@
 mod expr;
 mod inputs;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use flightdeck_core::context::ClientContext;
+use flightdeck_core::diagnostic::{FieldPath, locate_json};
 
 /// Flightdeck: deploy features to subsets of an application's users.
 #[derive(Debug, Parser)]
@@ -87,6 +90,41 @@ fn main() -> ExitCode {
         Err(err) => {
             eprintln!("flightdeck: {err:#}");
             ExitCode::from(2)
+        }
+    }
+}
+
+/// Reads a client context document and the evaluation time it gives (see [`evaluation_time`]).
+fn read_context(path: &Path) -> anyhow::Result<(ClientContext, jiff::Timestamp)> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let context = ClientContext::from_json(&text)
+        .map_err(|err| anyhow::format_err!("{}:{err}", path.display()))?;
+    let now = evaluation_time(&context).map_err(|message| {
+        let position = locate_json(&text, &FieldPath::root().key("now"));
+        anyhow::format_err!(
+            "{}:{}:{}: {message}",
+            path.display(),
+            position.line,
+            position.column
+        )
+    })?;
+    Ok((context, now))
+}
+
+/// The evaluation time: the context's `now`, or the current time when it has none.
+///
+/// A `now` that is not a valid time is an error, not "no `now`": falling back to the clock
+/// would silently make a run that looks reproducible depend on when it ran.
+fn evaluation_time(context: &ClientContext) -> Result<jiff::Timestamp, String> {
+    match (&context.now, context.now()) {
+        (None, _) => Ok(jiff::Timestamp::now()),
+        (Some(_), Some(now)) => Ok(now),
+        (Some(given), None) => {
+            let shown = serde_json::to_string(given).unwrap_or_default();
+            Err(format!(
+                "invalid `now` {shown}: expected an RFC 3339 timestamp (with an offset) or epoch seconds"
+            ))
         }
     }
 }

@@ -5,19 +5,19 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{Run, assert_lines, run, run_in};
+use common::{Run, assert_lines, flightdeck, flightdeck_in};
 
 /// Runs `flightdeck validate ARGS…` inside `tests/data/validate`, so file names print short.
 fn validate(args: &[&str]) -> Run {
     let dir: PathBuf = common::data_dir().join("validate");
     let mut all = vec!["validate"];
     all.extend_from_slice(args);
-    run_in(&dir, &all)
+    flightdeck_in(&dir, &all)
 }
 
 #[test]
 fn bundled_examples_are_valid() {
-    let run = run(&["validate", "examples/"]);
+    let run = flightdeck(&["validate", "examples/"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.stdout, "");
     // The Normandy recipes, the manifest, the flights index and the CloudBees tree; the client
@@ -27,7 +27,7 @@ fn bundled_examples_are_valid() {
 
 #[test]
 fn bundled_examples_are_valid_file_by_file() {
-    let run = run(&[
+    let run = flightdeck(&[
         "validate",
         "examples/normandy/recipes.json",
         "examples/manifest-v1/experiments.json",

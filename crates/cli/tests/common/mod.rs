@@ -46,7 +46,7 @@ impl Run {
 /// The child gets a time zone far from UTC so that any dependence on the machine's zone would
 /// show; every context the tests use gives `now`, so no result depends on the clock. A run that
 /// died from a signal or printed a Rust panic fails the test here, whatever it was checking.
-pub fn run_in_with_stdin(dir: &Path, args: &[&str], stdin: &str) -> Run {
+pub fn flightdeck_in_with_stdin(dir: &Path, args: &[&str], stdin: &str) -> Run {
     let mut child = Command::new(env!("CARGO_BIN_EXE_flightdeck"))
         .args(args)
         .current_dir(dir)
@@ -82,13 +82,13 @@ pub fn run_in_with_stdin(dir: &Path, args: &[&str], stdin: &str) -> Run {
 }
 
 /// Runs `flightdeck ARGS…` in `dir` with empty standard input.
-pub fn run_in(dir: &Path, args: &[&str]) -> Run {
-    run_in_with_stdin(dir, args, "")
+pub fn flightdeck_in(dir: &Path, args: &[&str]) -> Run {
+    flightdeck_in_with_stdin(dir, args, "")
 }
 
 /// Runs `flightdeck ARGS…` in the workspace root.
-pub fn run(args: &[&str]) -> Run {
-    run_in(&workspace_root(), args)
+pub fn flightdeck(args: &[&str]) -> Run {
+    flightdeck_in(&workspace_root(), args)
 }
 
 /// Asserts that `actual` has exactly the `expected` lines, showing both in full on failure.
