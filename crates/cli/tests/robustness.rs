@@ -344,3 +344,53 @@ fn deep_context_document_exits_2() {
         &["flightdeck: context.json:1:141: recursion limit exceeded at line 1 column 141"],
     );
 }
+
+#[test]
+fn noise_in_a_directory_walk_and_a_cloudbees_tree() {
+    // A file that claims to be a document but is not text spoils neither its neighbours nor the
+    // tree it sits in.
+    let tmp = TempDir::new("noise-walk");
+    tmp.write("docs/a-noise.json", [0xFF, 0xFE, b'{']);
+    let flights = std::fs::read(data_dir().join("eval/flights.json")).expect("read fixture");
+    tmp.write("docs/b-flights.json", flights);
+    tmp.write("docs/tree/experiments/noise.yml", b"flag: x\n\xC0\n");
+    tmp.write(
+        "docs/tree/experiments/ok.yml",
+        "flag: ok\ntype: experiment\nname: ok\nvalue: true\n",
+    );
+    let validate = flightdeck_in(tmp.path(), &["validate", "docs"]);
+    assert_eq!(validate.code, 1, "{validate:?}");
+    assert_lines(
+        &validate.stdout,
+        &[
+            "docs/a-noise.json:1:1: error: (root): not UTF-8 text (invalid byte at offset 0)",
+            "docs/tree/experiments/noise.yml:2:1: error: (root): not UTF-8 text (invalid byte at offset 8)",
+        ],
+    );
+    assert_lines(&validate.stderr, &["2 error(s) in 3 document(s)"]);
+
+    let context = data_dir().join("eval/context-flights.json");
+    let eval = flightdeck_in(
+        tmp.path(),
+        &[
+            "eval",
+            "--json",
+            "--context",
+            &context.to_string_lossy(),
+            "docs",
+        ],
+    );
+    assert_eq!(eval.code, 1, "{eval:?}");
+    let ids: Vec<String> = eval
+        .stdout_lines()
+        .iter()
+        .map(|line| {
+            let value: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+            format!("{} {}", value["id"], value["file"])
+        })
+        .collect();
+    assert_eq!(ids.len(), 10, "{eval:?}");
+    assert_eq!(ids[0], r#""deploy-in" "docs/b-flights.json""#);
+    assert_eq!(ids[9], r#""ok" "docs/tree""#);
+    assert_eq!(eval.stderr, validate.stdout);
+}
