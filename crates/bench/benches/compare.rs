@@ -90,6 +90,24 @@ fn flightdeck_vars(user_id: &str, channel: &str) -> Value {
     ]))
 }
 
+/// Checks that the Flightdeck rule behaves as intended before timing it, like the Unleash one.
+fn check_flightdeck_rule(expression: &Expression, prefs: &PrefSnapshot) {
+    let verdict = |user_id: &str, channel: &str| match expression
+        .eval(&flightdeck_vars(user_id, channel), prefs)
+    {
+        Ok(value) => value.is_truthy(),
+        Err(error) => panic!("the Flightdeck rule fails to evaluate: {error}"),
+    };
+    assert!(!verdict(USER_ID, "nightly"));
+    let enabled = (0..2000)
+        .filter(|n| verdict(&format!("user-{n}"), "release"))
+        .count();
+    assert!(
+        (800..1200).contains(&enabled),
+        "{enabled} of 2000 users enabled"
+    );
+}
+
 /// Checks that the Unleash rule behaves as intended before timing it: constraints gate, and
 /// about half of many users are in the rollout.
 fn check_unleash_rule(engine: &EngineState) {
@@ -131,6 +149,7 @@ fn bench_evaluate(c: &mut Criterion) {
     let expression = Expression::parse(FLIGHTDECK_RULE).expect("the rule parses");
     let vars = flightdeck_vars(USER_ID, "release");
     let prefs = PrefSnapshot::new();
+    check_flightdeck_rule(&expression, &prefs);
     group.bench_function("flightdeck_jexl", |b| {
         b.iter(|| expression.eval(black_box(&vars), black_box(&prefs)))
     });

@@ -66,11 +66,14 @@ impl Value {
             serde_json::Value::Array(items) => {
                 Value::array(items.iter().map(Value::from_json).collect())
             }
-            serde_json::Value::Object(map) => Value::object(
-                map.iter()
+            serde_json::Value::Object(map) => {
+                let mut object: Object = map
+                    .iter()
                     .map(|(k, v)| (Arc::from(k.as_str()), Value::from_json(v)))
-                    .collect(),
-            ),
+                    .collect();
+                js_order_keys(&mut object);
+                Value::object(object)
+            }
         }
     }
 
@@ -133,6 +136,32 @@ impl Value {
             Value::String(_) => "string",
             Value::Null | Value::Array(_) | Value::Object(_) | Value::Date(_) => "object",
         }
+    }
+}
+
+/// The index of a JavaScript array-index key (`"0"`, `"17"`; not `"01"`, `"-1"`, `"4294967295"`).
+pub fn js_array_index(key: &str) -> Option<u32> {
+    let bytes = key.as_bytes();
+    if bytes.is_empty() || bytes.len() > 10 || !bytes.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    if bytes.len() > 1 && bytes.first() == Some(&b'0') {
+        return None;
+    }
+    key.parse::<u32>().ok().filter(|&n| n != u32::MAX)
+}
+
+/// Puts keys in JavaScript's property order: array-index keys first, ascending, then the
+/// others in insertion order (what `Object.keys` and `JSON.stringify` see after `JSON.parse`).
+pub fn js_order_keys(object: &mut Object) {
+    if object.keys().any(|k| js_array_index(k).is_some()) {
+        let mut entries: Vec<(Arc<str>, Value)> = std::mem::take(object).into_iter().collect();
+        // A stable sort keeps the insertion order of the non-index keys.
+        entries.sort_by_key(|(k, _)| match js_array_index(k) {
+            Some(index) => (0, index),
+            None => (1, 0),
+        });
+        object.extend(entries);
     }
 }
 
@@ -283,6 +312,14 @@ mod tests {
                 .to_js_json_string()
                 .unwrap(),
             "[null]"
+        );
+    }
+
+    #[test]
+    fn integer_keys_come_first_as_in_javascript() {
+        check_stringify(
+            r#"{"b":1,"10":2,"a":3,"2":4,"01":5}"#,
+            r#"{"2":4,"10":2,"b":1,"a":3,"01":5}"#,
         );
     }
 

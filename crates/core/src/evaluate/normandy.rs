@@ -34,20 +34,7 @@ use crate::value::{Object, Value};
 
 /// The filter transforms the filter language provides, announced to recipes as
 /// `jexl.transform.<name>` capabilities.
-pub const TRANSFORMS: [&str; 12] = [
-    "date",
-    "stableSample",
-    "bucketSample",
-    "preferenceValue",
-    "preferenceIsUserSet",
-    "preferenceExists",
-    "keys",
-    "values",
-    "length",
-    "mapToProperty",
-    "regExpMatch",
-    "versionCompare",
-];
+pub const TRANSFORMS: [&str; 12] = crate::jexl::TRANSFORM_NAMES;
 
 /// Evaluates every recipe of `recipes` for the client in `input`, in order.
 pub fn evaluate(recipes: &RecipeSet, input: &EvalInput) -> Vec<ItemResult> {
@@ -235,11 +222,12 @@ fn evaluate_recipe(
         Ok(expression) => expression,
         Err(error) => return result(false, Some(format!("filter-error: {}", error.message))),
     };
+    // `eval_bool` keeps no reference to the variables, so the scope stays reusable in place.
     let vars = scope.with_recipe(recipe.filter_subject());
-    match expression.eval(vars, prefs) {
+    match expression.eval_bool(vars, prefs) {
         Err(error) => return result(false, Some(format!("filter-error: {}", error.message))),
-        Ok(value) if !value.is_truthy() => return fail("filter-mismatch"),
-        Ok(_) => {}
+        Ok(false) => return fail("filter-mismatch"),
+        Ok(true) => {}
     }
 
     match &recipe.arguments {
@@ -472,6 +460,43 @@ mod tests {
     }
 
     #[test]
+    fn the_filter_scope_matches_filter_vars_and_survives_sharing() {
+        let context = context(Some("u"));
+        let env = context.filter_environment("2024-07-15T12:00:00Z".parse().expect("time"));
+        let mut scope = FilterScope::new(&env);
+        let recipe_a = Value::string("a");
+        let recipe_b = Value::string("b");
+        let expected = |recipe: &Value| {
+            filter_vars(&env, Some(recipe.clone()))
+                .to_js_json_string()
+                .expect("json")
+        };
+        let first = scope.with_recipe(&recipe_a).to_js_json_string();
+        assert_eq!(first.as_deref(), Some(expected(&recipe_a).as_str()));
+        // Something still holds the previous variables: the scope copies instead of mutating.
+        let held = scope.with_recipe(&recipe_a).clone();
+        let second = scope.with_recipe(&recipe_b).to_js_json_string();
+        assert_eq!(second.as_deref(), Some(expected(&recipe_b).as_str()));
+        assert_eq!(
+            held.to_js_json_string().as_deref(),
+            Some(expected(&recipe_a).as_str())
+        );
+        // And goes back to swapping in place afterwards.
+        drop(held);
+        let third = scope.with_recipe(&recipe_a).to_js_json_string();
+        assert_eq!(third.as_deref(), Some(expected(&recipe_a).as_str()));
+        let Value::Object(outer) = &scope.vars else {
+            panic!("vars are an object");
+        };
+        let (Some(Value::Object(normandy)), Some(Value::Object(env_alias))) =
+            (outer.get("normandy"), outer.get("env"))
+        else {
+            panic!("normandy and env are objects");
+        };
+        assert!(Arc::ptr_eq(normandy, env_alias), "normandy and env alias");
+    }
+
+    #[test]
     fn capabilities_are_checked_before_the_filter() {
         let results = run(
             json!([
@@ -530,6 +555,247 @@ mod tests {
                 .is_some_and(|r| r.starts_with("filter-error: ")),
             "{:?}",
             results[0]
+        );
+    }
+    const EXAMPLE: &str = include_str!("../../../../examples/normandy/recipes.json");
+    const EXAMPLE_CONTEXT: &str = include_str!("../../../../examples/context.json");
+
+    fn multi_experiment(id: u64, slug: &str, paused: bool, filter: &str) -> serde_json::Value {
+        json!({"id": id, "name": "exp", "action": "multi-preference-experiment",
+            "arguments": {"slug": slug, "userFacingName": "E", "userFacingDescription": "D",
+                "isEnrollmentPaused": paused, "branches": [
+                    {"slug": "control", "ratio": 1, "preferences": {"p.a": {"preferenceType": "boolean", "preferenceValue": false}}},
+                    {"slug": "treatment", "ratio": 1, "preferences": {
+                        "p.a": {"preferenceType": "boolean", "preferenceValue": true},
+                        "p.b": {"preferenceType": "string", "preferenceBranchType": "user", "preferenceValue": "x"}}}]},
+            "filter_expression": filter, "capabilities": ["action.multi-preference-experiment"]})
+    }
+
+    #[test]
+    fn filters_decide_and_matched_rollouts_give_their_preferences() {
+        let results = run(
+            json!([
+                rollout(
+                    1,
+                    "normandy.channel == 'release' && env.version|versionCompare('115.!') >= 0",
+                    &["action.preference-rollout"]
+                ),
+                rollout(2, "normandy.channel == 'beta'", &[]),
+                rollout(
+                    3,
+                    "normandy.recipe.id == 3 && normandy.recipe.arguments.slug == 'rollout-3'",
+                    &[]
+                ),
+                rollout(4, "1|noSuchTransform", &[]),
+            ]),
+            &context(Some("u")),
+        );
+        assert_eq!(
+            results[0],
+            ItemResult {
+                id: "1".into(),
+                kind: "preference-rollout".into(),
+                matched: true,
+                reason: None,
+                branch: None,
+                value: Some(json!({"network.http.http3.enable": true, "network.trr.mode": 2})),
+            }
+        );
+        assert_eq!(reason(&results[1]), (false, Some("filter-mismatch")));
+        assert_eq!(reason(&results[2]), (true, None));
+        assert!(
+            results[3]
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with("filter-error: ")),
+            "{:?}",
+            results[3]
+        );
+    }
+
+    #[test]
+    fn filters_read_preferences() {
+        let results = run(
+            json!([
+                rollout(
+                    1,
+                    "'browser.search.suggest.enabled'|preferenceIsUserSet",
+                    &[]
+                ),
+                rollout(
+                    2,
+                    "!('browser.search.suggest.enabled'|preferenceIsUserSet)",
+                    &[]
+                ),
+            ]),
+            &context(Some("u")),
+        );
+        assert_eq!(reason(&results[0]), (true, None));
+        assert_eq!(reason(&results[1]), (false, Some("filter-mismatch")));
+    }
+
+    #[test]
+    fn rollbacks_give_the_rollout_slug() {
+        let results = run(
+            json!({"recipe": {"id": 9, "name": "rb", "action": "preference-rollback",
+                "arguments": {"rolloutSlug": "autoplay-rollout"}, "filter_expression": "true",
+                "capabilities": ["action.preference-rollback"]},
+                "signature": {"signature": "sig"}}),
+            &context(Some("u")),
+        );
+        assert_eq!(
+            results,
+            [ItemResult {
+                id: "9".into(),
+                kind: "preference-rollback".into(),
+                matched: true,
+                reason: None,
+                branch: None,
+                value: Some(json!({"rolloutSlug": "autoplay-rollout"})),
+            }]
+        );
+    }
+
+    #[test]
+    fn experiments_choose_a_branch_from_the_user_id() {
+        // "user-a-exp-1-branch" with ratios [1, 1] gives branch 1 (seed-originals §3.3).
+        let results = run(
+            json!([
+                multi_experiment(1, "exp-1", false, "true"),
+                {"id": 2, "name": "legacy", "action": "preference-experiment",
+                 "arguments": {"slug": "exp-1", "preferenceName": "p.single", "preferenceType": "integer",
+                    "isEnrollmentPaused": false, "branches": [
+                        {"slug": "a", "value": 1, "ratio": 4}, {"slug": "b", "value": 2, "ratio": 3},
+                        {"slug": "c", "value": 3, "ratio": 2}, {"slug": "d", "value": 4, "ratio": 1}]},
+                 "filter_expression": "true"},
+            ]),
+            &context(Some("user-a")),
+        );
+        assert_eq!(
+            results[0],
+            ItemResult {
+                id: "1".into(),
+                kind: "multi-preference-experiment".into(),
+                matched: true,
+                reason: None,
+                branch: Some("treatment".into()),
+                value: Some(json!({"p.a": true, "p.b": "x"})),
+            }
+        );
+        // [4, 3, 2, 1] gives branch 2.
+        assert_eq!(results[1].branch.as_deref(), Some("c"));
+        assert_eq!(results[1].value, Some(json!({"p.single": 3})));
+    }
+
+    #[test]
+    fn experiment_reasons_after_the_filter_matched() {
+        let results = run(
+            json!([
+                multi_experiment(1, "paused", true, "true"),
+                multi_experiment(2, "paused-and-mismatched", true, "false"),
+                multi_experiment(3, "open", false, "true"),
+            ]),
+            &context(None),
+        );
+        assert_eq!(reason(&results[0]), (false, Some("enrollment-paused")));
+        assert_eq!(results[0].branch, None);
+        assert_eq!(reason(&results[1]), (false, Some("filter-mismatch")));
+        assert_eq!(reason(&results[2]), (false, Some("no-user-id")));
+    }
+
+    #[test]
+    fn invalid_arguments_and_unsupported_actions_after_the_filter() {
+        let results = run(
+            json!([
+                {"id": 1, "name": "bad", "action": "preference-rollout",
+                 "arguments": {"slug": "Not A Slug", "preferences": []}, "filter_expression": "true"},
+                {"id": 2, "name": "bad but mismatched", "action": "preference-rollout",
+                 "arguments": {"slug": "Not A Slug", "preferences": []}, "filter_expression": "false"},
+                {"id": 3, "name": "hb", "action": "show-heartbeat", "arguments": {"surveyId": "s"},
+                 "filter_expression": "true"},
+            ]),
+            &context(Some("u")),
+        );
+        assert_eq!(reason(&results[0]), (false, Some("arguments-invalid")));
+        assert_eq!(reason(&results[1]), (false, Some("filter-mismatch")));
+        assert_eq!(reason(&results[2]), (false, Some("unsupported-action")));
+    }
+
+    #[test]
+    fn the_bundled_example_evaluates_with_reasons() {
+        let set = parse("recipes.json", EXAMPLE)
+            .value
+            .expect("example parses");
+        let context = ClientContext::from_json(EXAMPLE_CONTEXT).expect("context");
+        let facts = ClientFacts::default();
+        let input = EvalInput {
+            context: &context,
+            facts: &facts,
+            now: context.now().expect("now"),
+            js_filter: &NoJsFilter,
+        };
+        let results = evaluate(&set, &input);
+        let summary: Vec<(&str, bool, Option<&str>, Option<&str>)> = results
+            .iter()
+            .map(|r| {
+                (
+                    r.id.as_str(),
+                    r.matched,
+                    r.reason.as_deref(),
+                    r.branch.as_deref(),
+                )
+            })
+            .collect();
+        // 101: release, 128 ≥ 115, and the stable sample of [userId, 101] at 50%.
+        // 102: release. 103: en-US, pref not user-set, bucket of [userId, slug].
+        // 104: the pref is user-set, so the filter says no.
+        let stable = sampling::stable_sample(
+            &Value::array(vec![
+                Value::string("299eed1e-be6d-457d-9e53-da7b1a03f10d"),
+                Value::Number(101.0),
+            ]),
+            0.5,
+        )
+        .expect("sample");
+        let bucket = sampling::bucket_sample(
+            &Value::array(vec![
+                Value::string("299eed1e-be6d-457d-9e53-da7b1a03f10d"),
+                Value::string("newtab-preload-exp"),
+            ]),
+            0.0,
+            5000.0,
+            10000.0,
+        )
+        .expect("sample");
+        let branch_103 = choose_branch(
+            Some("299eed1e-be6d-457d-9e53-da7b1a03f10d"),
+            "newtab-preload-exp",
+            &[1.0, 1.0],
+        )
+        .expect("branch");
+        let expect = |matched: bool, mismatch: &'static str| {
+            if matched {
+                (true, None)
+            } else {
+                (false, Some(mismatch))
+            }
+        };
+        assert_eq!(
+            (summary[0].1, summary[0].2),
+            expect(stable, "filter-mismatch")
+        );
+        assert_eq!((summary[1].1, summary[1].2), (true, None));
+        assert_eq!(
+            (summary[2].1, summary[2].2),
+            expect(bucket, "filter-mismatch")
+        );
+        if bucket {
+            let names = ["control", "treatment"];
+            assert_eq!(summary[2].3, names.get(branch_103).copied());
+        }
+        assert_eq!(
+            (summary[3].1, summary[3].2),
+            (false, Some("filter-mismatch"))
         );
     }
 }

@@ -108,18 +108,19 @@ pub(crate) struct Ast {
 }
 
 impl Ast {
-    /// The children of a node (present ones only).
-    pub(crate) fn children(&self, id: NodeId) -> Vec<NodeId> {
+    /// Calls `f` on every present child of a node.
+    fn for_each_child(&self, id: NodeId, mut f: impl FnMut(NodeId)) {
         let Some(node) = self.nodes.get(id) else {
-            return Vec::new();
+            return;
         };
         match &node.kind {
-            Kind::Literal(_) => Vec::new(),
-            Kind::Identifier { from, .. } => from.iter().copied().collect(),
-            Kind::Unary { right } => right.iter().copied().collect(),
-            Kind::Binary { left, right, .. } => std::iter::once(*left)
-                .chain(right.iter().copied())
-                .collect(),
+            Kind::Literal(_) => {}
+            Kind::Identifier { from, .. } => from.iter().copied().for_each(f),
+            Kind::Unary { right } => right.iter().copied().for_each(f),
+            Kind::Binary { left, right, .. } => {
+                f(*left);
+                right.iter().copied().for_each(f);
+            }
             Kind::Conditional {
                 test,
                 consequent,
@@ -127,15 +128,17 @@ impl Ast {
             } => [*test, *consequent, *alternate]
                 .into_iter()
                 .flatten()
-                .collect(),
-            Kind::Filter { subject, expr, .. } => std::iter::once(*subject)
-                .chain(expr.iter().copied())
-                .collect(),
-            Kind::Transform { subject, args, .. } => std::iter::once(*subject)
-                .chain(args.iter().flatten().copied())
-                .collect(),
-            Kind::Array(items) => items.clone(),
-            Kind::Object(entries) => entries.iter().filter_map(|(_, v)| *v).collect(),
+                .for_each(f),
+            Kind::Filter { subject, expr, .. } => {
+                f(*subject);
+                expr.iter().copied().for_each(f);
+            }
+            Kind::Transform { subject, args, .. } => {
+                f(*subject);
+                args.iter().flatten().copied().for_each(f);
+            }
+            Kind::Array(items) => items.iter().copied().for_each(f),
+            Kind::Object(entries) => entries.iter().filter_map(|(_, v)| *v).for_each(f),
         }
     }
 
@@ -160,24 +163,19 @@ impl Ast {
         // Post-order traversal with an explicit stack: (node, children done?).
         let mut stack = vec![(self.root, false)];
         while let Some((id, done)) = stack.pop() {
-            let children = self.children(id);
             if done {
                 let chain = self.chain_left(id);
-                let d = children
-                    .iter()
-                    .map(|&c| {
-                        let child = depth.get(c).copied().unwrap_or(0);
-                        if Some(c) == chain { child } else { child + 1 }
-                    })
-                    .max()
-                    .unwrap_or(1)
-                    .max(1);
+                let mut d = 1;
+                self.for_each_child(id, |c| {
+                    let child = depth.get(c).copied().unwrap_or(0);
+                    d = d.max(if Some(c) == chain { child } else { child + 1 });
+                });
                 if let Some(slot) = depth.get_mut(id) {
                     *slot = d;
                 }
             } else {
                 stack.push((id, true));
-                stack.extend(children.into_iter().map(|c| (c, false)));
+                self.for_each_child(id, |c| stack.push((c, false)));
             }
         }
         depth.get(self.root).copied().unwrap_or(0)

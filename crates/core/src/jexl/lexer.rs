@@ -152,14 +152,14 @@ const TWO_CHAR_OPS: [(&str, BinOp); 7] = [
     ("||", BinOp::Or),
 ];
 
-fn word_at(src: &str, p: usize, word: &str) -> bool {
-    let b = src.as_bytes();
-    src.get(p..).is_some_and(|s| s.starts_with(word))
-        && boundary(b, p)
-        && boundary(b, p + word.len())
+/// `word` at `p` as a whole word (`\bword\b`).
+fn word_at(b: &[u8], p: usize, word: &[u8]) -> bool {
+    b.get(p..p + word.len()) == Some(word) && boundary(b, p) && boundary(b, p + word.len())
 }
 
-/// Tries every alternative of mozjexl's split regex at `p`, in the regex's order.
+/// Tries every alternative of mozjexl's split regex at `p`, in the regex's order. The
+/// alternatives start with distinct characters, so dispatching on the first byte keeps that
+/// order.
 fn match_at(src: &str, p: usize) -> Option<(usize, Found)> {
     let b = src.as_bytes();
     let c = *b.get(p)?;
@@ -168,44 +168,49 @@ fn match_at(src: &str, p: usize) -> Option<(usize, Found)> {
     {
         return Some((len, Found::Str));
     }
-    let rest = src.get(p..)?;
-    let space: usize = rest
-        .chars()
-        .take_while(|&ch| is_js_space(ch))
-        .map(char::len_utf8)
-        .sum();
-    if space > 0 {
-        return Some((space, Found::Space));
+    if c.is_ascii_whitespace() || c == 0x0b || c >= 0x80 {
+        let space: usize = src
+            .get(p..)?
+            .chars()
+            .take_while(|&ch| is_js_space(ch))
+            .map(char::len_utf8)
+            .sum();
+        if space > 0 {
+            return Some((space, Found::Space));
+        }
     }
-    if word_at(src, p, "true") {
-        return Some((4, Found::True));
-    }
-    if word_at(src, p, "false") {
-        return Some((5, Found::False));
-    }
-    if c == b'#' {
-        let mut len = 1;
-        for ch in rest.chars().skip(1) {
-            if is_line_terminator(ch) {
-                break;
+    match c {
+        b't' if word_at(b, p, b"true") => return Some((4, Found::True)),
+        b'f' if word_at(b, p, b"false") => return Some((5, Found::False)),
+        b'#' => {
+            let mut len = 1;
+            for ch in src.get(p + 1..)?.chars() {
+                if is_line_terminator(ch) {
+                    break;
+                }
+                len += ch.len_utf8();
             }
-            len += ch.len_utf8();
+            if b.get(p + len) == Some(&b'\n') {
+                len += 1;
+            }
+            return Some((len, Found::Comment));
         }
-        if b.get(p + len) == Some(&b'\n') {
-            len += 1;
-        }
-        return Some((len, Found::Comment));
+        b'i' if word_at(b, p, b"intersect") => return Some((9, Found::Op(BinOp::Intersect))),
+        b'i' if word_at(b, p, b"in") => return Some((2, Found::Op(BinOp::In))),
+        _ => {}
     }
-    if word_at(src, p, "intersect") {
-        return Some((9, Found::Op(BinOp::Intersect)));
-    }
-    for (text, op) in TWO_CHAR_OPS {
-        if rest.starts_with(text) {
-            return Some((2, Found::Op(op)));
-        }
-    }
-    if word_at(src, p, "in") {
-        return Some((2, Found::Op(BinOp::In)));
+    let two = match (c, b.get(p + 1)) {
+        (b'/', Some(b'/')) => Some(BinOp::FloorDiv),
+        (b'=', Some(b'=')) => Some(BinOp::Eq),
+        (b'!', Some(b'=')) => Some(BinOp::Ne),
+        (b'>', Some(b'=')) => Some(BinOp::Ge),
+        (b'<', Some(b'=')) => Some(BinOp::Le),
+        (b'&', Some(b'&')) => Some(BinOp::And),
+        (b'|', Some(b'|')) => Some(BinOp::Or),
+        _ => None,
+    };
+    if let Some(op) = two {
+        return Some((2, Found::Op(op)));
     }
     let single = match c {
         b'.' => Some(Found::Punct(TokKind::Dot)),
@@ -247,7 +252,11 @@ fn match_at(src: &str, p: usize) -> Option<(usize, Found)> {
         }
     }
     // `(?:[0-9]*\.[0-9]+)|[0-9]+`
-    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let digits = b
+        .get(p..)?
+        .iter()
+        .take_while(|d| d.is_ascii_digit())
+        .count();
     if b.get(p + digits) == Some(&b'.') {
         let frac = b
             .get(p + digits + 1..)
@@ -298,6 +307,9 @@ fn unquote(element: &str) -> Arc<str> {
         let take = units.len().saturating_sub(2);
         String::from_utf16_lossy(units.get(1..1 + take).unwrap_or(&[]))
     };
+    if !inner.contains('\\') {
+        return Arc::from(inner);
+    }
     let escaped_quote = if quote == '"' { "\\\"" } else { "\\'" };
     let mut out = inner.replace(escaped_quote, &quote.to_string());
     if let Some(pos) = out.find("\\\\") {

@@ -319,18 +319,7 @@ pub(crate) fn utf16_len(s: &str) -> usize {
 
 /// A canonical array index (`"0"`, `"17"`, not `"01"` or `"-0"`).
 pub(crate) fn array_index(key: &str) -> Option<usize> {
-    let b = key.as_bytes();
-    if b.is_empty() || b.len() > 10 || !b.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    if b.len() > 1 && b[0] == b'0' {
-        return None;
-    }
-    let n: u64 = key.parse().ok()?;
-    if n >= u64::from(u32::MAX) {
-        return None;
-    }
-    usize::try_from(n).ok()
+    crate::value::js_array_index(key).and_then(|n| usize::try_from(n).ok())
 }
 
 /// The UTF-16 code unit at `index` as a one-unit string (lone surrogates become U+FFFD).

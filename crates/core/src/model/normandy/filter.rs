@@ -52,11 +52,11 @@ pub struct Filter {
 }
 
 impl Filter {
-    /// Compiles `expression`.
+    /// Compiles `expression` as the Firefox client does (tabs and newlines read as spaces).
     pub fn new(expression: &str) -> Filter {
         Filter {
             expression: expression.to_owned(),
-            compiled: Expression::parse(expression),
+            compiled: Expression::parse_normandy(expression),
         }
     }
 }

@@ -672,6 +672,40 @@ fn recipe_level_errors() {
 }
 
 #[test]
+fn filter_syntax_errors_are_positioned_inside_the_file() {
+    // Two escaped quotes precede the error, which sits at offset 35 of the decoded expression.
+    let text = "{\"id\": 1, \"name\": \"r\", \"action\": \"preference-rollback\", \"arguments\": {\"rolloutSlug\": \"r\"},\n \
+                \"filter_expression\": \"normandy.channel in [\\\"release\\\"] && && true\"}";
+    assert_eq!(
+        rendered("f.json", text),
+        [
+            "f.json:2:61: error: filter_expression: filter expression syntax error at offset 35: \
+          unexpected token at `&& true`"
+        ]
+    );
+    // The recipe is kept; evaluation reports the filter error.
+    let set = parse("f.json", text).value.expect("kept");
+    assert!(
+        set.recipes[0]
+            .filter
+            .as_ref()
+            .is_some_and(|f| f.compiled.is_err())
+    );
+
+    // In a v3 revision the compiled expression's offset is mapped back to the part it came from.
+    let v3 = "{\"id\": 1, \"latest_revision\": {\"name\": \"n\", \"action\": {\"name\": \"preference-rollback\"},\n \
+              \"arguments\": {\"rolloutSlug\": \"r\"}, \"filter_object\": [{\"type\": \"channel\", \"channels\": [\"beta\"]}],\n \
+              \"extra_filter_expression\": \"x == = y\"}}";
+    assert_eq!(
+        rendered("g.json", v3),
+        [
+            "g.json:3:35: error: latest_revision.extra_filter_expression: filter expression syntax \
+          error at offset 40: invalid expression token: ="
+        ]
+    );
+}
+
+#[test]
 fn json_syntax_errors_use_the_parser_position() {
     assert_eq!(
         rendered("bad.json", "[\n  {\"id\": 1,\n   \"name\": \"é\" \"x\"}\n]"),
