@@ -402,9 +402,14 @@ fn input_errors_exit_1_but_valid_items_are_evaluated() {
             // The recipe with the broken filter is still listed, with the parse error as reason.
             r#"{"id":"201","kind":"preference-rollout","matched":false,"reason":"filter-error: unexpected token at `&& normandy.locale == 'e`","branch":null,"value":null,"file":"../validate/normandy-broken.json"}"#,
             r#"{"id":"202","kind":"preference-rollback","matched":true,"reason":null,"branch":null,"value":{"rolloutSlug":"some-rollout"},"file":"../validate/normandy-broken.json"}"#,
-            // Invalid manifest entries are dropped; the valid one is evaluated.
+            // Invalid manifest entries are listed in their place with the first error as
+            // reason (an entry without an id is named by file and index); the valid one is
+            // evaluated.
             r#"{"id":"good-one","kind":"manifest-experiment","matched":true,"reason":null,"branch":null,"value":{"xpiURL":"https://experiments.example.com/good.xpi","xpiHash":"sha1:cb1eb32b89d86d78b7326f416cf404548c5e0099"},"file":"../validate/manifest-broken.json"}"#,
-            // The flight with both `kill` and `stopflight` is dropped.
+            r#"{"id":"bad-hash","kind":"manifest-experiment","matched":false,"reason":"invalid: xpiHash: expected `sha1:<40 hex>` or `sha256:<64 hex>`: unsupported hash algorithm `md5`: use `sha1` or `sha256`","branch":null,"value":null,"file":"../validate/manifest-broken.json"}"#,
+            r#"{"id":"../validate/manifest-broken.json#2","kind":"manifest-experiment","matched":false,"reason":"invalid: id: missing required field `id`","branch":null,"value":null,"file":"../validate/manifest-broken.json"}"#,
+            // The flight with both `kill` and `stopflight` is listed as invalid.
+            r#"{"id":"both-kills","kind":"flight","matched":false,"reason":"invalid: stopflight: give either `kill` or `stopflight`, not both","branch":null,"value":null,"file":"../validate/flights-broken.json"}"#,
             r#"{"id":"1","kind":"multi-preference-experiment","matched":true,"reason":null,"branch":"treatment","value":{"test.pref":1},"file":"normandy/branches-2.json"}"#,
         ],
     );

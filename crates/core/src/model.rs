@@ -9,7 +9,7 @@ pub mod manifest_v1;
 pub mod normandy;
 pub mod testpilot;
 
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Diagnostic, FieldPath, Position};
 
 /// The outcome of parsing one file: the value when it could be built, and every problem found.
 ///
@@ -27,6 +27,70 @@ impl<T> Parsed<T> {
     /// Whether any diagnostic is an error.
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// An item of a document (a manifest experiment, a flight, a CloudBees experiment file) that
+/// validation rejected. It is kept beside the valid items so that evaluation can still give it
+/// a result (`matched: false`, reason `invalid: <message>`) instead of letting it vanish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedItem {
+    /// The item's id (experiment id, studyname, flag name) when it could be read.
+    pub id: Option<String>,
+    /// The file the item is in, as the user named it.
+    pub file: String,
+    /// The item's place among all items of its list, valid and rejected (0-based), so that
+    /// results keep source order.
+    pub index: usize,
+    /// Where the item starts.
+    pub position: Position,
+    /// Why it was rejected: the first error in source order, as `<field path>: <message>`
+    /// with the path relative to the item (just the message when it is about the whole item).
+    pub message: String,
+}
+
+impl RejectedItem {
+    /// Builds the record of a rejected item from `diagnostics` (those found while checking the
+    /// item at `item_path`; warnings and errors of other items may be among them, only errors
+    /// under `item_path` count).
+    pub fn from_diagnostics(
+        id: Option<String>,
+        file: &str,
+        index: usize,
+        position: Position,
+        item_path: &FieldPath,
+        diagnostics: &[Diagnostic],
+    ) -> RejectedItem {
+        let first = diagnostics
+            .iter()
+            .filter(|d| d.is_error() && d.path.0.starts_with(&item_path.0))
+            .min_by_key(|d| d.position);
+        let message = match first {
+            Some(diagnostic) => {
+                let relative = FieldPath(
+                    diagnostic
+                        .path
+                        .0
+                        .get(item_path.0.len()..)
+                        .unwrap_or_default()
+                        .to_vec(),
+                );
+                if relative.0.is_empty() {
+                    diagnostic.message.clone()
+                } else {
+                    format!("{relative}: {}", diagnostic.message)
+                }
+            }
+            // Callers only reject an item after an error; this keeps the reason honest if not.
+            None => "rejected by validation".to_owned(),
+        };
+        RejectedItem {
+            id,
+            file: file.to_owned(),
+            index,
+            position,
+            message,
+        }
     }
 }
 
