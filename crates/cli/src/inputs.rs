@@ -263,18 +263,38 @@ fn load_cloudbees_tree(dir: &Path, inputs: &mut Inputs) -> anyhow::Result<()> {
                 continue;
             }
             let name = path.display().to_string();
+            // The file's place among the files of `experiments/`, for the order of results.
+            let place = config.experiments.len() + config.rejected.len();
+            let first_diagnostic = inputs.diagnostics.len();
             let Some(text) = read_text(&path, &name, inputs)? else {
+                if !archived {
+                    // Not text: no flag name to read, only the reason.
+                    config.rejected.extend(cloudbees::rejected_experiment(
+                        &name,
+                        "",
+                        inputs
+                            .diagnostics
+                            .get(first_diagnostic..)
+                            .unwrap_or_default(),
+                        place,
+                    ));
+                }
                 continue;
             };
             let parsed = cloudbees::parse_experiment(&name, &text);
-            inputs.diagnostics.extend(parsed.diagnostics);
-            if let Some(experiment) = parsed.value {
-                if archived {
-                    config.archived_experiments.push(experiment);
-                } else {
-                    config.experiments.push(experiment);
-                }
+            match parsed.value {
+                Some(experiment) if archived => config.archived_experiments.push(experiment),
+                Some(experiment) => config.experiments.push(experiment),
+                // A broken experiment is listed by `eval` as invalid, not dropped.
+                None if !archived => config.rejected.extend(cloudbees::rejected_experiment(
+                    &name,
+                    &text,
+                    &parsed.diagnostics,
+                    place,
+                )),
+                None => {}
             }
+            inputs.diagnostics.extend(parsed.diagnostics);
         }
     }
     if groups_dir.is_dir() {

@@ -427,6 +427,47 @@ fn input_errors_exit_1_but_valid_items_are_evaluated() {
 }
 
 #[test]
+fn invalid_manifest_entries_are_listed_with_their_reason() {
+    let run = eval_json("context-user-a.json", &["../validate/manifest-broken.json"]);
+    // Exit 1 for the input errors, yet every entry has a result line, in manifest order.
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_lines(
+        &run.stdout,
+        &[
+            r#"{"id":"good-one","kind":"manifest-experiment","matched":true,"reason":null,"branch":null,"value":{"xpiURL":"https://experiments.example.com/good.xpi","xpiHash":"sha1:cb1eb32b89d86d78b7326f416cf404548c5e0099"},"file":"../validate/manifest-broken.json"}"#,
+            r#"{"id":"bad-hash","kind":"manifest-experiment","matched":false,"reason":"invalid: xpiHash: expected `sha1:<40 hex>` or `sha256:<64 hex>`: unsupported hash algorithm `md5`: use `sha1` or `sha256`","branch":null,"value":null,"file":"../validate/manifest-broken.json"}"#,
+            r#"{"id":"../validate/manifest-broken.json#2","kind":"manifest-experiment","matched":false,"reason":"invalid: id: missing required field `id`","branch":null,"value":null,"file":"../validate/manifest-broken.json"}"#,
+        ],
+    );
+    assert_eq!(run.stderr_lines().len(), 2, "{run:?}");
+}
+
+#[test]
+fn broken_cloudbees_experiments_are_listed_with_their_reason() {
+    // In a tree: the broken file in its place (files in name order), the valid one evaluated
+    // (its unknown target group never matches).
+    let run = eval_json("context-user-a.json", &["../validate/cloudbees-broken"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_lines(
+        &run.stdout,
+        &[
+            r#"{"id":"default.badOperand","kind":"flag","matched":false,"reason":"invalid: conditions[0].property.operand: operator `gte` needs one number, found a sequence","branch":null,"value":null,"file":"../validate/cloudbees-broken"}"#,
+            r#"{"id":"default.unknownGroup","kind":"flag","matched":true,"reason":"default","branch":null,"value":false,"file":"../validate/cloudbees-broken"}"#,
+        ],
+    );
+    // Alone in a directory walk: the broken experiment file is listed, files of other tools
+    // are skipped.
+    let run = eval_json("context-user-a.json", &["../validate/walk-yaml"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_lines(
+        &run.stdout,
+        &[
+            r#"{"id":"half.written","kind":"flag","matched":false,"reason":"invalid: value[0].percentage: percentage must be a number from 0 to 100","branch":null,"value":null,"file":"../validate/walk-yaml/broken-experiment.yml"}"#,
+        ],
+    );
+}
+
+#[test]
 fn warnings_alone_exit_0() {
     let run = eval_json(
         "context-manifest.json",

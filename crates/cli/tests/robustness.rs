@@ -388,8 +388,16 @@ fn noise_in_a_directory_walk_and_a_cloudbees_tree() {
             format!("{} {}", value["id"], value["file"])
         })
         .collect();
-    assert_eq!(ids.len(), 10, "{eval:?}");
+    assert_eq!(ids.len(), 11, "{eval:?}");
     assert_eq!(ids[0], r#""deploy-in" "docs/b-flights.json""#);
-    assert_eq!(ids[9], r#""ok" "docs/tree""#);
+    // The experiment file that is not text is listed as invalid, named by its file, in file
+    // order before `ok.yml`.
+    assert_eq!(ids[9], r#""docs/tree/experiments/noise.yml" "docs/tree""#);
+    assert_eq!(ids[10], r#""ok" "docs/tree""#);
+    assert!(
+        eval.stdout_lines()[9]
+            .contains(r#""reason":"invalid: not UTF-8 text (invalid byte at offset 8)""#),
+        "{eval:?}"
+    );
     assert_eq!(eval.stderr, validate.stdout);
 }

@@ -227,20 +227,41 @@ fn directory_walk_skips_what_is_not_a_document() {
 }
 
 #[test]
-fn directory_walk_yaml_without_type() {
-    // FIXME: the README says a directory walk skips files of no known format with a note, but a
-    // `.yml` file without `type` (a CI workflow, say) is reported as an invalid CloudBees
-    // document (`model::parse_yaml_document` treats a missing `type` as an error). This pins
-    // today's behaviour.
+fn directory_walk_yaml_of_other_tools_is_skipped() {
+    // `walk-yaml/` holds: `ci.yml` (a CI workflow: no `type`), `other-type.yaml`
+    // (`type: something-else`), both not ours and skipped with a note, and
+    // `broken-experiment.yml` (`type: experiment` with a bad percentage), which is ours.
     let run = validate(&["walk-yaml"]);
     assert_eq!(run.code, 1, "{run:?}");
     assert_lines(
         &run.stdout,
         &[
-            "walk-yaml/ci.yml:1:1: error: (root): missing required field `type` (`experiment` or `target-group`)",
+            "walk-yaml/broken-experiment.yml:5:17: error: value[0].percentage: percentage must be a number from 0 to 100",
         ],
     );
-    assert_lines(&run.stderr, &["1 error(s) in 1 document(s)"]);
+    assert_lines(
+        &run.stderr,
+        &[
+            "note: skipped walk-yaml/ci.yml: not a recognised document",
+            "note: skipped walk-yaml/other-type.yaml: not a recognised document",
+            "1 error(s) in 1 document(s)",
+        ],
+    );
+}
+
+#[test]
+fn explicit_yaml_file_of_another_tool_exits_2() {
+    for file in ["walk-yaml/ci.yml", "walk-yaml/other-type.yaml"] {
+        let run = validate(&[file]);
+        assert_eq!(run.code, 2, "{run:?}");
+        assert_eq!(run.stdout, "");
+        assert_lines(
+            &run.stderr,
+            &[&format!(
+                "flightdeck: {file}: not a recognised document (Normandy recipes, Manifest v1, Test Pilot flights or CloudBees YAML)"
+            )],
+        );
+    }
 }
 
 #[test]
