@@ -102,22 +102,45 @@ pub fn eval(context_path: &Path, json: bool, paths: &[PathBuf]) -> anyhow::Resul
     })
 }
 
+/// Prints results as a table whose columns are as wide as their widest cell, so that a long
+/// id or reason never shifts the columns after it. VALUE comes last and is not padded.
 fn print_table(results: &[(String, ItemResult)]) {
-    println!(
-        "{:<8} {:<28} {:<32} {:<12} {:<24} VALUE",
-        "MATCHED", "KIND", "ID", "BRANCH", "REASON"
-    );
-    for (_, item) in results {
-        let value = item.value.as_ref().map(ToString::to_string);
-        println!(
-            "{:<8} {:<28} {:<32} {:<12} {:<24} {}",
-            if item.matched { "yes" } else { "no" },
-            item.kind,
-            item.id,
-            item.branch.as_deref().unwrap_or("-"),
-            item.reason.as_deref().unwrap_or("-"),
-            value.as_deref().unwrap_or("-"),
-        );
+    const HEADERS: [&str; 6] = ["MATCHED", "KIND", "ID", "BRANCH", "REASON", "VALUE"];
+    let rows: Vec<[String; 6]> = results
+        .iter()
+        .map(|(_, item)| {
+            [
+                if item.matched { "yes" } else { "no" }.to_owned(),
+                item.kind.clone(),
+                item.id.clone(),
+                item.branch.clone().unwrap_or_else(|| "-".to_owned()),
+                item.reason.clone().unwrap_or_else(|| "-".to_owned()),
+                item.value
+                    .as_ref()
+                    .map_or_else(|| "-".to_owned(), ToString::to_string),
+            ]
+        })
+        .collect();
+    let mut widths = HEADERS.map(|header| header.chars().count());
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; 6]| {
+        let mut out = String::new();
+        for (index, (cell, width)) in cells.iter().zip(widths).enumerate() {
+            if index + 1 == cells.len() {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<width$}  "));
+            }
+        }
+        out
+    };
+    println!("{}", line(HEADERS));
+    for row in &rows {
+        println!("{}", line(row.each_ref().map(String::as_str)));
     }
 }
 

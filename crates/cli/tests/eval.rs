@@ -54,18 +54,21 @@ fn examples_table() {
     let run = flightdeck(&["eval", "--context", "examples/context.json", "examples/"]);
     assert_eq!(run.code, 0, "{run:?}");
     let lines = run.stdout_lines();
-    // A header and one line per item.
+    // A header and one line per item; each column is as wide as its widest cell.
     assert_eq!(lines.len(), 13, "{run:?}");
     assert_eq!(
         lines[0],
-        "MATCHED  KIND                         ID                               BRANCH       REASON                   VALUE"
+        "MATCHED  KIND                         ID                             BRANCH     REASON           VALUE"
     );
     assert!(lines.contains(
-        &"yes      multi-preference-experiment  103                              treatment    -                        {\"browser.newtab.preload\":false}"
+        &"yes      multi-preference-experiment  103                            treatment  -                {\"browser.newtab.preload\":false}"
     ), "{run:?}");
-    assert!(lines.contains(
-        &"no       flight                       onboarding-2024                  -            killed                   -"
-    ), "{run:?}");
+    assert!(
+        lines.contains(
+            &"no       flight                       onboarding-2024                -          killed           -"
+        ),
+        "{run:?}"
+    );
 }
 
 #[test]
@@ -75,15 +78,47 @@ fn table_for_one_cloudbees_tree() {
         &["eval", "--context", "context-android.json", "cloudbees"],
     );
     assert_eq!(run.code, 0, "{run:?}");
-    let lines = run.stdout_lines();
-    assert_eq!(lines.len(), 5, "{run:?}");
-    assert_eq!(
-        lines[1],
-        "yes      flag                         def                              -            default                  \"first\""
+    assert_lines(
+        &run.stdout,
+        &[
+            "MATCHED  KIND  ID                   BRANCH  REASON                          VALUE",
+            "yes      flag  def                  -       default                         \"first\"",
+            "no       flag  default.off          -       disabled                        -",
+            "yes      flag  default.perPlatform  -       platform Android: condition[0]  \"other\"",
+            "yes      flag  seed2                -       default                         \"high\"",
+        ],
     );
+}
+
+#[test]
+fn table_columns_fit_long_reasons() {
+    // The reasons of rejected manifest entries are long; the VALUE column must still start at
+    // the same place on every line.
+    let run = flightdeck_in(
+        &eval_dir(),
+        &[
+            "eval",
+            "--context",
+            "context-user-a.json",
+            "../validate/manifest-broken.json",
+            "flights.json",
+        ],
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    let lines = run.stdout_lines();
+    assert_eq!(lines.len(), 1 + 3 + 9, "{run:?}");
+    let value_at = lines[0].find("VALUE").expect("a VALUE header");
+    for line in &lines[1..] {
+        let (before, value) = line.split_at(value_at);
+        assert!(before.ends_with("  "), "{line}");
+        assert!(!value.starts_with(' '), "{line}");
+    }
     assert_eq!(
         lines[2],
-        "no       flag                         default.off                      -            disabled                 -"
+        format!(
+            "no       manifest-experiment  bad-hash{}  -       invalid: xpiHash: expected `sha1:<40 hex>` or `sha256:<64 hex>`: unsupported hash algorithm `md5`: use `sha1` or `sha256`  -",
+            " ".repeat("../validate/manifest-broken.json#2".len() - "bad-hash".len())
+        )
     );
 }
 
