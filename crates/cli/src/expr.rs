@@ -15,7 +15,7 @@ pub fn run_one(context_path: Option<&Path>, source: &str) -> anyhow::Result<Exit
         Some(path) => crate::read_context(path)?,
         None => {
             let context = ClientContext::default();
-            let now = crate::evaluation_time(&context).map_err(anyhow::Error::msg)?;
+            let now = crate::evaluation_time(&context);
             (context, now)
         }
     };
@@ -56,11 +56,12 @@ fn parse_request(line: &str) -> Result<(String, ClientContext, jiff::Timestamp),
         context: Option<serde_json::Value>,
     }
     let request: Request = serde_json::from_str(line).map_err(|err| err.to_string())?;
+    // Reading the context checks its `now` too (an invalid one is an error line).
     let context = match request.context {
         Some(value) => serde_json::from_value(value).map_err(|err| format!("context: {err}"))?,
         None => ClientContext::default(),
     };
-    let now = crate::evaluation_time(&context).map_err(|message| format!("context: {message}"))?;
+    let now = crate::evaluation_time(&context);
     Ok((request.expr, context, now))
 }
 

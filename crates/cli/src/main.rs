@@ -15,7 +15,6 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use flightdeck_core::context::ClientContext;
-use flightdeck_core::diagnostic::{FieldPath, locate_json};
 
 /// Flightdeck: deploy features to subsets of an application's users.
 #[derive(Debug, Parser)]
@@ -95,36 +94,19 @@ fn main() -> ExitCode {
 }
 
 /// Reads a client context document and the evaluation time it gives (see [`evaluation_time`]).
+/// A bad document, including a `now` that is not a time, is an error naming file, line and
+/// column.
 fn read_context(path: &Path) -> anyhow::Result<(ClientContext, jiff::Timestamp)> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let context = ClientContext::from_json(&text)
         .map_err(|err| anyhow::format_err!("{}:{err}", path.display()))?;
-    let now = evaluation_time(&context).map_err(|message| {
-        let position = locate_json(&text, &FieldPath::root().key("now"));
-        anyhow::format_err!(
-            "{}:{}:{}: {message}",
-            path.display(),
-            position.line,
-            position.column
-        )
-    })?;
+    let now = evaluation_time(&context);
     Ok((context, now))
 }
 
-/// The evaluation time: the context's `now`, or the current time when it has none.
-///
-/// A `now` that is not a valid time is an error, not "no `now`": falling back to the clock
-/// would silently make a run that looks reproducible depend on when it ran.
-fn evaluation_time(context: &ClientContext) -> Result<jiff::Timestamp, String> {
-    match (&context.now, context.now()) {
-        (None, _) => Ok(jiff::Timestamp::now()),
-        (Some(_), Some(now)) => Ok(now),
-        (Some(given), None) => {
-            let shown = serde_json::to_string(given).unwrap_or_default();
-            Err(format!(
-                "invalid `now` {shown}: expected an RFC 3339 timestamp (with an offset) or epoch seconds"
-            ))
-        }
-    }
+/// The evaluation time: the context's `now`, or the current time when it has none. (An
+/// invalid `now` never gets here: the core refuses the document.)
+fn evaluation_time(context: &ClientContext) -> jiff::Timestamp {
+    context.now().unwrap_or_else(jiff::Timestamp::now)
 }
