@@ -243,6 +243,42 @@ fn transforms_without_state() {
     }
 }
 
+/// `==` compares arrays and objects by reference: member access, `&&`/`||`/`?:`, a `true`
+/// static filter and a preference default hand back the same object; transforms, filters,
+/// `intersect` and literals build new ones (results checked against mozjexl).
+#[test]
+fn object_identity_follows_javascript() {
+    for (expr, expected) in [
+        ("arr == arr", "true"),
+        ("o.p == o.p", "true"),
+        ("arr.x == arr[0].x", "true"),
+        ("{k: arr}.k == arr", "true"),
+        ("(arr && o) == o", "true"),
+        ("(z || arr) == arr", "true"),
+        ("(a ? arr : o) == arr", "true"),
+        ("(arr ?: o) == arr", "true"),
+        ("arr[true] == arr", "true"),
+        ("arr[.x == 1][0] == arr[0]", "true"),
+        ("o[.p][0] == o", "true"),
+        ("'missing'|preferenceValue(arr) == arr", "true"),
+        ("arr in [arr]", "true"),
+        ("arr|values == arr", "false"),
+        ("arr|values|values == arr|values", "false"),
+        ("o.p|values == o.p|values", "false"),
+        ("arr|keys == arr|keys", "false"),
+        ("arr|mapToProperty('x') == arr|mapToProperty('x')", "false"),
+        ("arr[.x > 0] == arr", "false"),
+        ("o[.p] == o", "false"),
+        ("(arr intersect arr) == arr", "false"),
+        ("[arr] == [arr]", "false"),
+        ("[1] == [1]", "false"),
+        ("{} == {}", "false"),
+        ("'abc'|regExpMatch('b') == 'abc'|regExpMatch('b')", "false"),
+    ] {
+        check(expr, CONTEXT, expected);
+    }
+}
+
 /// Where this engine knowingly differs from mozjexl under Node (see the module docs).
 #[test]
 fn documented_divergences() {

@@ -181,7 +181,8 @@ pub(crate) fn apply(
         },
         Transform::Values => match subject {
             Value::Object(map) => Value::array(map.values().cloned().collect()),
-            Value::Array(items) => Value::Array(items.clone()),
+            // `Object.values` builds a new array, so the result is never `==` its subject.
+            Value::Array(items) => Value::array(items.to_vec()),
             Value::Date(_) => Value::array(Vec::new()),
             _ => Value::Undefined,
         },
