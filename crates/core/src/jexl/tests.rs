@@ -331,6 +331,22 @@ fn sampling_reference_vectors() {
         ("['test']|bucketSample(8,4,10)", "true"),
         ("['test']|bucketSample(18,4,10)", "true"),
         ("'test'|stableSample(2)", "ERR"),
+        ("'test'|stableSample(-1)", "ERR"),
+        ("'test'|stableSample('0.5')", "true"),
+        // A NaN fraction does not throw in Firefox: its key is the text `000000000NaN`.
+        ("'test'|stableSample", "false"),
+        ("'test'|stableSample('x')", "false"),
+        ("'test'|bucketSample(0,1,0)", "false"),
+        ("'test'|bucketSample(0)", "false"),
+        ("['test']|bucketSample('x',3,10)", "false"),
+        ("['test']|bucketSample(-2,3,10)", "ERR"),
+        // JavaScript arithmetic: `1 + "5"` is `"15"`, and `"15" > "9"` compares text.
+        ("['test']|bucketSample('1','5',10)", "true"),
+        ("['test']|bucketSample('1','5','10')", "true"),
+        ("['test']|bucketSample(1,5,9)", "false"),
+        ("['test']|bucketSample(1,'5','9')", "ERR"),
+        ("['test']|bucketSample(8,'4',10)", "true"),
+        ("['test']|bucketSample(0,[5],10)", "false"),
     ] {
         check(expr, CONTEXT, expected);
     }
