@@ -643,24 +643,28 @@ fn has_astral(s: &str) -> bool {
 
 /// The subject of a match, as the engine searches it.
 enum Subject<'s> {
-    /// UTF-8 text: with `u`, or when every character is one UTF-16 unit.
-    Text(&'s str),
-    /// UTF-16 units: `search` is what the engine sees (canonicalized with `i`), `text` what
-    /// the results are cut from.
-    Units { search: Vec<u16>, text: Vec<u16> },
+    /// UTF-8 text: with `u`, or when every character is one UTF-16 unit. `search` is what the
+    /// engine sees (ASCII text upper-cased with `i` and without `u`), `text` what results are
+    /// cut from; their byte offsets agree.
+    Text { search: Cow<'s, str>, text: &'s str },
+    /// UTF-16 units: `search` (canonicalized with `i`; `None` when it is `text`) and `text`.
+    Units {
+        search: Option<Vec<u16>>,
+        text: Vec<u16>,
+    },
 }
 
 impl Subject<'_> {
     fn len(&self) -> usize {
         match self {
-            Subject::Text(s) => s.len(),
-            Subject::Units { search, .. } => search.len(),
+            Subject::Text { search, .. } => search.len(),
+            Subject::Units { text, .. } => text.len(),
         }
     }
 
     fn text(&self, range: Range<usize>) -> Value {
         match self {
-            Subject::Text(s) => s.get(range).map_or(Value::Undefined, Value::string),
+            Subject::Text { text, .. } => text.get(range).map_or(Value::Undefined, Value::string),
             Subject::Units { text, .. } => text.get(range).map_or(Value::Undefined, |u| {
                 Value::string(&String::from_utf16_lossy(u))
             }),
@@ -671,9 +675,10 @@ impl Subject<'_> {
     /// text is only used without `u` when every character is one unit).
     fn advance(&self, index: usize) -> usize {
         match self {
-            Subject::Text(s) => {
+            Subject::Text { search, .. } => {
                 index
-                    + s.get(index..)
+                    + search
+                        .get(index..)
                         .and_then(|rest| rest.chars().next())
                         .map_or(1, char::len_utf8)
             }
@@ -733,33 +738,36 @@ impl JsRegex {
             return None;
         }
         let found = match subject {
-            Subject::Text(s) => {
-                if !s.is_char_boundary(index) {
+            Subject::Text { search, .. } => {
+                if !search.is_char_boundary(index) {
                     return None;
                 }
-                self.regex.find_from(s, index).next()
+                self.regex.find_from(search, index).next()
             }
-            Subject::Units { search, .. } => self.regex.find_from_ucs2(search, index).next(),
+            Subject::Units { search, text } => self
+                .regex
+                .find_from_ucs2(search.as_deref().unwrap_or(text), index)
+                .next(),
         }?;
         (!self.sticky || found.start() == index).then_some(found)
     }
 
     fn subject<'s>(&self, s: &'s str) -> Subject<'s> {
+        let text = |search| Subject::Text { search, text: s };
         match self.mode {
-            Mode::CodePoints => Subject::Text(s),
-            Mode::Units if !has_astral(s) => Subject::Text(s),
-            Mode::Units => {
-                let text: Vec<u16> = s.encode_utf16().collect();
-                Subject::Units {
-                    search: text.clone(),
-                    text,
-                }
-            }
+            Mode::CodePoints => text(Cow::Borrowed(s)),
+            Mode::Units if !has_astral(s) => text(Cow::Borrowed(s)),
+            Mode::Units => Subject::Units {
+                search: None,
+                text: s.encode_utf16().collect(),
+            },
+            // ASCII canonicalizes to ASCII of the same length: stay in UTF-8.
+            Mode::FoldedUnits if s.is_ascii() => text(Cow::Owned(s.to_ascii_uppercase())),
             Mode::FoldedUnits => {
-                let text: Vec<u16> = s.encode_utf16().collect();
+                let units: Vec<u16> = s.encode_utf16().collect();
                 Subject::Units {
-                    search: text.iter().copied().map(canonicalize).collect(),
-                    text,
+                    search: Some(units.iter().copied().map(canonicalize).collect()),
+                    text: units,
                 }
             }
         }
