@@ -104,30 +104,60 @@ fn scaled(fraction: f64) -> u64 {
     (fraction * MAX_KEY as f64).floor() as u64
 }
 
-/// A sampling key or truncated hash as the 12-character string Normandy compares with `<`
-/// and `<=`. The derived ordering is byte-wise, which is JavaScript's string order for this
-/// ASCII text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SampleKey([u8; 12]);
+/// A sampling key or truncated hash, ordered as the 12-character string Normandy compares
+/// with `<` and `<=`: either 12 lowercase hex digits (a 48-bit number) or, for a NaN fraction,
+/// the text `000000000NaN`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SampleKey(Key);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Key {
+    Hex(u64),
+    Nan,
+}
+
+/// The smallest 12-digit hex key that sorts after `000000000NaN`: its tenth character is
+/// `a`, and lower-case letters sort after `N` (0x4E) while digits sort before it.
+const FIRST_KEY_AFTER_NAN: u64 = 0xa00;
 
 impl SampleKey {
-    /// A 48-bit hash or key as 12 lowercase hex digits.
+    /// A 48-bit hash or key, written as 12 lowercase hex digits.
     pub fn of_hash(hash: u64) -> SampleKey {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut text = [b'0'; 12];
-        for (i, byte) in text.iter_mut().rev().enumerate() {
-            let digit = (hash >> (4 * i)) & 0xf;
-            *byte = HEX.get(digit as usize).copied().unwrap_or(b'0');
-        }
-        SampleKey(text)
+        SampleKey(Key::Hex(hash & MAX_KEY))
     }
 
     /// The key of a NaN fraction: `"NaN".padStart(12, "0")`.
-    const NAN: SampleKey = SampleKey(*b"000000000NaN");
+    const NAN: SampleKey = SampleKey(Key::Nan);
+}
 
-    /// The text of the key.
-    pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.0).unwrap_or_default()
+impl Ord for SampleKey {
+    /// The order of the texts: fixed-width hex compares like the numbers, and
+    /// `000000000NaN` falls between `0000000009ff` and `000000000a00`.
+    fn cmp(&self, other: &SampleKey) -> std::cmp::Ordering {
+        use std::cmp::Ordering;
+        match (self.0, other.0) {
+            (Key::Hex(a), Key::Hex(b)) => a.cmp(&b),
+            (Key::Hex(a), Key::Nan) if a < FIRST_KEY_AFTER_NAN => Ordering::Less,
+            (Key::Hex(_), Key::Nan) => Ordering::Greater,
+            (Key::Nan, Key::Hex(_)) => other.cmp(self).reverse(),
+            (Key::Nan, Key::Nan) => Ordering::Equal,
+        }
+    }
+}
+
+impl PartialOrd for SampleKey {
+    fn partial_cmp(&self, other: &SampleKey) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl std::fmt::Display for SampleKey {
+    /// The text Normandy compares.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Key::Hex(key) => write!(f, "{key:012x}"),
+            Key::Nan => f.write_str("000000000NaN"),
+        }
     }
 }
 
@@ -499,7 +529,7 @@ mod tests {
     #[test]
     fn nan_fraction_key_is_compared_as_text() {
         let nan = fraction_key(f64::NAN).unwrap();
-        assert_eq!(nan.as_str(), "000000000NaN");
+        assert_eq!(nan.to_string(), "000000000NaN");
         // Digits sort before 'N', lower-case hex letters after it.
         assert!(SampleKey::of_hash(0x9ff) < nan);
         assert!(SampleKey::of_hash(0xa00) > nan);
@@ -513,7 +543,7 @@ mod tests {
     fn fraction_key_matches_fraction_to_key_in_range() {
         for fraction in [0.0, -0.0, 0.1, 0.25, 0.5, 0.9, 1.0] {
             assert_eq!(
-                fraction_key(fraction).unwrap().as_str(),
+                fraction_key(fraction).unwrap().to_string(),
                 key_to_hex(fraction_to_key(fraction).unwrap())
             );
         }
@@ -673,6 +703,18 @@ mod tests {
             if stable_sample(&input, lo).unwrap() {
                 prop_assert!(stable_sample(&input, hi).unwrap());
             }
+        }
+
+        #[test]
+        fn key_order_is_the_order_of_the_texts(
+            a in prop_oneof![0u64..0x2000, 0u64..=MAX_KEY, Just(u64::MAX)],
+            b in prop_oneof![0u64..0x2000, 0u64..=MAX_KEY],
+            a_nan in any::<bool>(),
+            b_nan in any::<bool>(),
+        ) {
+            let key = |k: u64, nan: bool| if nan { SampleKey::NAN } else { SampleKey::of_hash(k) };
+            let (x, y) = (key(a, a_nan), key(b, b_nan));
+            prop_assert_eq!(x.cmp(&y), x.to_string().cmp(&y.to_string()));
         }
 
         #[test]
