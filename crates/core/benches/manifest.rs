@@ -110,17 +110,10 @@ fn bench_manifest(c: &mut Criterion) {
     let n_matched = results.iter().filter(|r| r.matched).count();
     let n_errors = results
         .iter()
-        .filter(|r| {
-            r.reason
-                .as_deref()
-                .is_some_and(|r| r.starts_with("filter-error"))
-        })
+        .filter(|r| r.reason.as_deref().is_some_and(|r| r.starts_with("filter-error")))
         .count();
     assert_eq!(n_errors, 0);
-    assert!(
-        n_matched > 0 && n_matched < N_RECIPES,
-        "{n_matched} matched"
-    );
+    assert!(n_matched > 0 && n_matched < N_RECIPES, "{n_matched} matched");
 
     let mut group = c.benchmark_group("manifest");
     group.bench_function("normandy_1000/parse", |b| {
