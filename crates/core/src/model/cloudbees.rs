@@ -626,53 +626,39 @@ impl SourceMap {
 /// Parses an experiment file.
 pub fn parse_experiment(file: &str, text: &str) -> Parsed<Experiment> {
     let parsed = parse_document(file, text);
-    match parsed.value {
-        Some(Document::Experiment(experiment)) => Parsed {
-            value: Some(experiment),
-            diagnostics: parsed.diagnostics,
-        },
+    let mut diagnostics = parsed.diagnostics;
+    let value = match parsed.value {
+        Some(Document::Experiment(experiment)) => Some(experiment),
         Some(Document::TargetGroup(group)) => {
-            let mut diagnostics = parsed.diagnostics;
-            diagnostics.push(group.source.error(
-                FieldPath::root().key("type"),
-                "expected `type: experiment`, found `type: target-group`".to_owned(),
-            ));
-            Parsed {
-                value: None,
-                diagnostics,
-            }
+            diagnostics.push(wrong_type(&group.source, "experiment", "target-group"));
+            None
         }
-        None => Parsed {
-            value: None,
-            diagnostics: parsed.diagnostics,
-        },
-    }
+        None => None,
+    };
+    Parsed { value, diagnostics }
 }
 
 /// Parses a target group file.
 pub fn parse_target_group(file: &str, text: &str) -> Parsed<TargetGroup> {
     let parsed = parse_document(file, text);
-    match parsed.value {
-        Some(Document::TargetGroup(group)) => Parsed {
-            value: Some(group),
-            diagnostics: parsed.diagnostics,
-        },
+    let mut diagnostics = parsed.diagnostics;
+    let value = match parsed.value {
+        Some(Document::TargetGroup(group)) => Some(group),
         Some(Document::Experiment(experiment)) => {
-            let mut diagnostics = parsed.diagnostics;
-            diagnostics.push(experiment.source.error(
-                FieldPath::root().key("type"),
-                "expected `type: target-group`, found `type: experiment`".to_owned(),
-            ));
-            Parsed {
-                value: None,
-                diagnostics,
-            }
+            diagnostics.push(wrong_type(&experiment.source, "target-group", "experiment"));
+            None
         }
-        None => Parsed {
-            value: None,
-            diagnostics: parsed.diagnostics,
-        },
-    }
+        None => None,
+    };
+    Parsed { value, diagnostics }
+}
+
+/// The error for a file of the other `type` than the caller asked for.
+fn wrong_type(source: &SourceMap, expected: &str, found: &str) -> Diagnostic {
+    source.error(
+        FieldPath::root().key("type"),
+        format!("expected `type: {expected}`, found `type: {found}`"),
+    )
 }
 
 /// Parses an experiment or target group file, chosen by its `type`.
