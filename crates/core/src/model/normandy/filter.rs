@@ -36,7 +36,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value as Json;
 
-use crate::diagnostic::{FieldPath, Position};
+use crate::diagnostic::FieldPath;
 use crate::jexl::{Expression, ParseError};
 
 use super::json::{Cx, Loc, as_whole_number, describe, map_string_offset, type_name};
@@ -82,6 +82,7 @@ struct Segment {
 }
 
 /// A compiled expression with the provenance of its parts.
+#[derive(Clone)]
 struct Compiled {
     text: String,
     segments: Vec<Segment>,
@@ -156,29 +157,16 @@ pub(crate) fn build(
     slug: Option<&str>,
 ) -> FilterOutcome {
     let mut capabilities = BTreeSet::new();
-    let compiled = if source.has_structured_parts() {
-        let compiled = compile_parts(cx, source, path, slug, &mut capabilities);
-        if let (Some(compiled), Some(given)) = (&compiled, &source.filter_expression)
-            && *given != compiled.text
-        {
-            cx.warning(
-                &path.key("filter_expression"),
-                format!(
-                    "filter_expression differs from the expression compiled from the filter \
-                     parts ({}); the compiled one is used",
-                    Json::from(compiled.text.as_str())
-                ),
-            );
-        }
-        compiled
-    } else {
-        source
-            .filter_expression
-            .as_deref()
-            .map(|text| Compiled::verbatim(text, path.key("filter_expression").to_path()))
-    };
-    let Some(compiled) = compiled else {
-        if !source.has_structured_parts() {
+    if !source.has_structured_parts() {
+        // The usual case: the expression is the string as given, so no provenance is
+        // recorded unless there is a syntax error to position.
+        let filter = source.filter_expression.as_deref().map(|text| {
+            let filter_path = path.key("filter_expression");
+            finish(cx, text, path, || {
+                Compiled::verbatim(text, filter_path.to_path())
+            })
+        });
+        if filter.is_none() {
             cx.error(
                 &path.key("filter_expression"),
                 "missing filter: give filter_expression (or, in API v3, filter_object or \
@@ -187,24 +175,43 @@ pub(crate) fn build(
             );
         }
         return FilterOutcome {
-            filter: None,
+            filter,
             capabilities,
         };
-    };
-    if compiled.text.trim().is_empty() {
+    }
+    let compiled = compile_parts(cx, source, path, slug, &mut capabilities);
+    if let (Some(compiled), Some(given)) = (&compiled, &source.filter_expression)
+        && *given != compiled.text
+    {
+        cx.warning(
+            &path.key("filter_expression"),
+            format!(
+                "filter_expression differs from the expression compiled from the filter \
+                 parts ({}); the compiled one is used",
+                Json::from(compiled.text.as_str())
+            ),
+        );
+    }
+    FilterOutcome {
+        filter: compiled.map(|compiled| finish(cx, &compiled.text, path, || compiled.clone())),
+        capabilities,
+    }
+}
+
+/// Compiles the final expression `text`, reporting an empty one and syntax errors (positioned
+/// with the provenance `provenance` gives).
+fn finish(cx: &mut Cx, text: &str, path: &Loc, provenance: impl FnOnce() -> Compiled) -> Filter {
+    if text.trim().is_empty() {
         cx.warning(
             &path.key("filter_expression"),
             "the filter expression is empty, so the recipe matches no client".to_owned(),
         );
     }
-    let filter = Filter::new(&compiled.text);
+    let filter = Filter::new(text);
     if let Err(error) = &filter.compiled {
-        report_syntax_error(cx, &compiled, error, path);
+        report_syntax_error(cx, &provenance(), error, path);
     }
-    FilterOutcome {
-        filter: Some(filter),
-        capabilities,
-    }
+    filter
 }
 
 /// Reports a JEXL syntax error at its position in the file.
@@ -230,7 +237,7 @@ fn report_syntax_error(cx: &mut Cx, compiled: &Compiled, error: &ParseError, pat
     } else {
         None
     };
-    let position = Position::of_offset(cx.text, raw.unwrap_or(literal_start));
+    let position = cx.position_of_offset(raw.unwrap_or(literal_start));
     let segment_path = segment.path.clone();
     cx.error_at(position, &segment_path, message);
 }

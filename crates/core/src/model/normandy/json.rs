@@ -2,7 +2,7 @@
 
 use serde_json::Value as Json;
 
-use crate::diagnostic::{Diagnostic, FieldPath, PathSegment, Position, locate_json};
+use crate::diagnostic::{Diagnostic, FieldPath, JsonLocator, PathSegment, Position};
 
 use super::JsonMap;
 
@@ -27,14 +27,6 @@ impl<'a> Loc<'a> {
     /// The element `idx` of the value here.
     pub fn index(&'a self, idx: usize) -> Loc<'a> {
         Loc::Index(self, idx)
-    }
-
-    /// The location one level up (the root is its own parent).
-    pub fn parent(&self) -> Loc<'a> {
-        match self {
-            Loc::Root => Loc::Root,
-            Loc::Key(parent, _) | Loc::Index(parent, _) => **parent,
-        }
     }
 
     /// The owned field path.
@@ -66,6 +58,8 @@ pub(crate) struct Cx<'a> {
     pub diagnostics: Vec<Diagnostic>,
     /// How many of `diagnostics` are errors.
     pub errors: usize,
+    /// Positions diagnostics; one per file so that a diagnostic per recipe stays linear.
+    locator: JsonLocator<'a>,
 }
 
 impl<'a> Cx<'a> {
@@ -75,42 +69,33 @@ impl<'a> Cx<'a> {
             text,
             diagnostics: Vec::new(),
             errors: 0,
+            locator: JsonLocator::new(text),
         }
     }
 
     /// An error about the field at `path`.
     pub fn error(&mut self, path: &Loc, message: String) {
-        self.errors += 1;
-        self.diagnostics.push(Diagnostic::json_error(
-            self.file,
-            self.text,
-            path.to_path(),
-            message,
-        ));
+        self.error_path(path.to_path(), message);
     }
 
     /// A warning about the field at `path`.
     pub fn warning(&mut self, path: &Loc, message: String) {
-        self.diagnostics.push(Diagnostic::json_warning(
-            self.file,
-            self.text,
-            path.to_path(),
-            message,
-        ));
+        self.warning_path(path.to_path(), message);
     }
 
     /// An error about the field at an owned `path`.
     pub fn error_path(&mut self, path: FieldPath, message: String) {
         self.errors += 1;
+        let position = self.locator.locate(&path);
         self.diagnostics
-            .push(Diagnostic::json_error(self.file, self.text, path, message));
+            .push(Diagnostic::error(self.file, position, path, message));
     }
 
     /// A warning about the field at an owned `path`.
     pub fn warning_path(&mut self, path: FieldPath, message: String) {
-        self.diagnostics.push(Diagnostic::json_warning(
-            self.file, self.text, path, message,
-        ));
+        let position = self.locator.locate(&path);
+        self.diagnostics
+            .push(Diagnostic::warning(self.file, position, path, message));
     }
 
     /// An error at an explicit position (used for positions inside strings).
@@ -125,8 +110,13 @@ impl<'a> Cx<'a> {
     }
 
     /// The byte offset where the value at `path` starts in the text.
-    pub fn offset_of(&self, path: &FieldPath) -> usize {
-        byte_offset(self.text, locate_json(self.text, path))
+    pub fn offset_of(&mut self, path: &FieldPath) -> usize {
+        self.locator.offset(path)
+    }
+
+    /// The position of a byte offset in the text.
+    pub fn position_of_offset(&mut self, offset: usize) -> Position {
+        self.locator.position_of_offset(offset)
     }
 
     /// A required string member; reports missing or mistyped members.

@@ -54,7 +54,7 @@ pub fn parse(file: &str, text: &str) -> Parsed<RecipeSet> {
     };
     let root = Loc::Root;
     // The recipes, and the key of the listing that holds them (`None` for a bare array).
-    let (container, items, listing_key): (Container, &[Json], Option<&str>) = match &json {
+    let (container, items, listing_key): (Container, &[Json], Option<&'static str>) = match &json {
         Json::Array(items) => (Container::Array, items.as_slice(), None),
         Json::Object(map) if is_listing(map, "results") => (
             Container::Paginated {
@@ -97,7 +97,11 @@ pub fn parse(file: &str, text: &str) -> Parsed<RecipeSet> {
         } else {
             base.index(idx)
         };
-        if let Some(entry) = parse_item(&mut cx, item, &path) {
+        let item_place = ItemPlace {
+            listing_key,
+            index: (!matches!(container, Container::Single)).then_some(idx),
+        };
+        if let Some(entry) = parse_item(&mut cx, item, &path, item_place) {
             parsed.push(entry);
         }
     }
@@ -146,16 +150,64 @@ fn listing_items<'j>(map: &'j JsonMap, key: &str) -> &'j [Json] {
     }
 }
 
-/// A parsed recipe with the paths needed by cross-recipe checks.
+/// A parsed recipe with where it was, for cross-recipe checks.
 struct Entry {
     recipe: Recipe,
-    /// Path of the recipe's id.
-    id_path: FieldPath,
-    /// Path of the recipe's `arguments`.
-    arguments_path: FieldPath,
+    place: BodyPlace,
 }
 
-fn parse_item(cx: &mut Cx, item: &Json, path: &Loc) -> Option<Entry> {
+impl Entry {
+    /// Path of the recipe's id.
+    fn id_path(&self) -> FieldPath {
+        let item = self.place.item.path();
+        match self.place.body_key {
+            Some(key) if !self.place.id_beside_body => item.key(key).key("id"),
+            _ => item.key("id"),
+        }
+    }
+
+    /// Path of the recipe's `arguments`.
+    fn arguments_path(&self) -> FieldPath {
+        let item = self.place.item.path();
+        match self.place.body_key {
+            Some(key) => item.key(key).key("arguments"),
+            None => item.key("arguments"),
+        }
+    }
+}
+
+/// Where an item of the file is: its index in the listing (`None` for a file that is one
+/// recipe). Field paths are built from it only when a cross-recipe check reports something.
+#[derive(Debug, Clone, Copy)]
+struct ItemPlace {
+    listing_key: Option<&'static str>,
+    index: Option<usize>,
+}
+
+impl ItemPlace {
+    fn path(self) -> FieldPath {
+        let base = match self.listing_key {
+            Some(key) => FieldPath::root().key(key),
+            None => FieldPath::root(),
+        };
+        match self.index {
+            Some(idx) => base.index(idx),
+            None => base,
+        }
+    }
+}
+
+/// Where a recipe body is within its item.
+#[derive(Debug, Clone, Copy)]
+struct BodyPlace {
+    item: ItemPlace,
+    /// The member holding the body (`recipe`, a v3 revision slot), `None` for a bare recipe.
+    body_key: Option<&'static str>,
+    /// Whether the recipe id sits beside the body rather than in it (API v3).
+    id_beside_body: bool,
+}
+
+fn parse_item(cx: &mut Cx, item: &Json, path: &Loc, place: ItemPlace) -> Option<Entry> {
     let Some(map) = item.as_object() else {
         cx.error(
             path,
@@ -164,16 +216,21 @@ fn parse_item(cx: &mut Cx, item: &Json, path: &Loc) -> Option<Entry> {
         return None;
     };
     if map.contains_key("recipe") {
-        signed_record(cx, map, path)
+        signed_record(cx, map, path, place)
     } else if map.contains_key("latest_revision") || map.contains_key("approved_revision") {
-        v3_recipe(cx, map, path)
+        v3_recipe(cx, map, path, place)
     } else {
         let body = body(cx, map, path, BodyKind::Recipe)?;
-        Some(body.into_entry(Shape::Bare, None))
+        let place = BodyPlace {
+            item: place,
+            body_key: None,
+            id_beside_body: false,
+        };
+        Some(body.into_entry(Shape::Bare, None, place))
     }
 }
 
-fn signed_record(cx: &mut Cx, map: &JsonMap, path: &Loc) -> Option<Entry> {
+fn signed_record(cx: &mut Cx, map: &JsonMap, path: &Loc, place: ItemPlace) -> Option<Entry> {
     let recipe_path = path.key("recipe");
     let recipe_map = cx.expect_object(map.get("recipe")?, &recipe_path)?;
     let body = body(cx, recipe_map, &recipe_path, BodyKind::Recipe)?;
@@ -202,10 +259,15 @@ fn signed_record(cx: &mut Cx, map: &JsonMap, path: &Loc) -> Option<Entry> {
         signature_null,
         extra: extras(map, &["id", "recipe", "signature"]),
     };
-    Some(body.into_entry(shape, signature))
+    let place = BodyPlace {
+        item: place,
+        body_key: Some("recipe"),
+        id_beside_body: false,
+    };
+    Some(body.into_entry(shape, signature, place))
 }
 
-fn v3_recipe(cx: &mut Cx, map: &JsonMap, path: &Loc) -> Option<Entry> {
+fn v3_recipe(cx: &mut Cx, map: &JsonMap, path: &Loc, place: ItemPlace) -> Option<Entry> {
     let id = match map.get("id") {
         Some(value) => cx.expect_id(value, &path.key("id")),
         None => {
@@ -262,7 +324,12 @@ fn v3_recipe(cx: &mut Cx, map: &JsonMap, path: &Loc) -> Option<Entry> {
             &["id", "latest_revision", "approved_revision", "signature"],
         ),
     };
-    Some(body.into_entry(shape, signature))
+    let place = BodyPlace {
+        item: place,
+        body_key: Some(from.key()),
+        id_beside_body: true,
+    };
+    Some(body.into_entry(shape, signature, place))
 }
 
 /// Reads the `signature` member of `map`; returns the signature and whether it was `null`.
@@ -346,12 +413,10 @@ struct Body {
     filter: Option<super::Filter>,
     capabilities: Vec<String>,
     layout: Layout,
-    id_path: FieldPath,
-    arguments_path: FieldPath,
 }
 
 impl Body {
-    fn into_entry(self, shape: Shape, signature: Option<Signature>) -> Entry {
+    fn into_entry(self, shape: Shape, signature: Option<Signature>, place: BodyPlace) -> Entry {
         Entry {
             recipe: Recipe {
                 id: self.id,
@@ -368,14 +433,13 @@ impl Body {
                 },
                 subject: OnceLock::new(),
             },
-            id_path: self.id_path,
-            arguments_path: self.arguments_path,
+            place,
         }
     }
 }
 
 fn body(cx: &mut Cx, map: &JsonMap, path: &Loc, kind: BodyKind) -> Option<Body> {
-    let (id, id_path, revision_id) = match kind {
+    let (id, revision_id) = match kind {
         BodyKind::Recipe => {
             let id_loc = path.key("id");
             let id = match map.get("id") {
@@ -386,13 +450,11 @@ fn body(cx: &mut Cx, map: &JsonMap, path: &Loc, kind: BodyKind) -> Option<Body> 
                 }
             };
             let revision_id = revision_id(cx, map.get("revision_id"), &path.key("revision_id"));
-            (id, id_loc.to_path(), revision_id)
+            (id, revision_id)
         }
         BodyKind::V3Revision { recipe_id } => {
             let revision_id = revision_id(cx, map.get("id"), &path.key("id"));
-            // The recipe id sits one level up: `{id, approved_revision: {...}}`.
-            let parent = path.parent();
-            (Some(recipe_id), parent.key("id").to_path(), revision_id)
+            (Some(recipe_id), revision_id)
         }
     };
     let name = cx.required_str(map, path, "name").map(str::to_owned);
@@ -452,8 +514,6 @@ fn body(cx: &mut Cx, map: &JsonMap, path: &Loc, kind: BodyKind) -> Option<Body> 
             capabilities_given,
             extra: extras(map, &known),
         },
-        id_path,
-        arguments_path: arguments_path.to_path(),
     })
 }
 
@@ -555,7 +615,7 @@ fn cross_checks(cx: &mut Cx, entries: &[Entry]) {
         let recipe = &entry.recipe;
         if let Some((first_idx, first)) = ids.get(&recipe.id) {
             cx.error_path(
-                entry.id_path.clone(),
+                entry.id_path(),
                 format!(
                     "recipe id {} is already used by the recipe {} (entry {})",
                     recipe.id,
@@ -571,7 +631,7 @@ fn cross_checks(cx: &mut Cx, entries: &[Entry]) {
         };
         if let Some(first) = slugs.get(&(family, slug)) {
             cx.error_path(
-                entry.arguments_path.key("slug"),
+                entry.arguments_path().key("slug"),
                 format!(
                     "slug {} is already used by recipe {} ({} action family)",
                     Json::from(slug),
@@ -590,7 +650,7 @@ fn cross_checks(cx: &mut Cx, entries: &[Entry]) {
                 slugs.get(&("preference-rollout", rollback.rollout_slug.as_str()))
         {
             cx.warning_path(
-                entry.arguments_path.key("rolloutSlug"),
+                entry.arguments_path().key("rolloutSlug"),
                 format!(
                     "the rollout {} (recipe {}) is in the same set; a rollout and its rollback \
                      must never be enabled together",

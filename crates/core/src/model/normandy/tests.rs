@@ -742,6 +742,50 @@ fn cross_recipe_checks() {
 }
 
 #[test]
+fn cross_recipe_checks_name_the_field_in_every_shape() {
+    let rollout = |id: u64| {
+        json!({"id": id, "name": "r", "action": "preference-rollout", "filter_expression": "true",
+               "arguments": {"slug": "s", "preferences": [{"preferenceName": "p", "value": 1}]}})
+    };
+    let signed = json!({"data": [
+        {"id": "1", "recipe": rollout(1), "signature": null},
+        {"id": "1", "recipe": rollout(1), "signature": null},
+    ]});
+    let revision = |id: u64| {
+        let mut revision = rollout(id);
+        revision["id"] = json!(100 + id);
+        revision
+    };
+    let v3 = json!({"results": [
+        {"id": 7, "approved_revision": revision(7), "latest_revision": revision(7)},
+        {"id": 7, "latest_revision": revision(8)},
+    ]});
+    for (document, expected) in [
+        (
+            signed,
+            ["data[1].recipe.id", "data[1].recipe.arguments.slug"],
+        ),
+        (
+            v3,
+            ["results[1].id", "results[1].latest_revision.arguments.slug"],
+        ),
+    ] {
+        let text = serde_json::to_string_pretty(&document).unwrap();
+        let parsed = parse("x.json", &text);
+        let checks: Vec<&crate::diagnostic::Diagnostic> = parsed
+            .diagnostics
+            .iter()
+            .filter(|d| d.message.contains("already used"))
+            .collect();
+        let paths: Vec<String> = checks.iter().map(|d| d.path.to_string()).collect();
+        assert_eq!(paths, expected);
+        for d in checks {
+            assert_eq!(d.position, crate::diagnostic::locate_json(&text, &d.path));
+        }
+    }
+}
+
+#[test]
 fn oversized_files_are_rejected_without_parsing() {
     let text = " ".repeat(parse::MAX_FILE_BYTES + 1);
     let parsed = parse("big.json", &text);
