@@ -281,13 +281,12 @@ impl<'a> JsonLocator<'a> {
                 .find(|(key, _)| key == wanted)
                 .map(|&(_, pos)| pos),
             (Members::Array(elements), PathSegment::Index(wanted)) => {
-                // Well-formed arrays have element `i` at `i`; commas alone shift the count.
-                match elements.get(*wanted) {
+                // Indexes never decrease along the list (stray text can repeat one): take the
+                // first entry with the wanted index.
+                let first = elements.partition_point(|(idx, _)| idx < wanted);
+                match elements.get(first) {
                     Some(&(idx, pos)) if idx == *wanted => Some(pos),
-                    _ => elements
-                        .iter()
-                        .find(|(idx, _)| idx == wanted)
-                        .map(|&(_, pos)| pos),
+                    _ => None,
                 }
             }
             _ => None,
@@ -723,6 +722,8 @@ mod tests {
         "{\"a\":,\"b\":1,\"c\":}",
         "[{\"a\":{]}, {\"b\": 1}]",
         "[}, 1]",
+        "[,:}, 1]",
+        "[1 2, 3 : 4]",
         "{\"a\": [1, 2 3, {\"b\" 1}], \"b\": \"unterminated",
         "{\"a\": \"tab\there\", \"b\": 1}",
         "  [ 1 ,\r\n\t{ \"a\" : [ [ ] , { } ] } ]  ",

@@ -55,12 +55,151 @@ const MAX_KEY: u64 = (1 << 48) - 1;
 /// `undefined` encodes the *empty* string, not the text `undefined`. So an undefined input
 /// hashes zero bytes (`e3b0c44298fc`), exactly as Firefox does.
 pub fn truncated_hash(input: &Value) -> u64 {
-    let text = input.to_js_json_string().unwrap_or_default();
-    let digest = Sha256::digest(text.as_bytes());
-    digest
+    // Sampling inputs are almost always short arrays of ids: serialise those on the stack.
+    let mut small = SmallJson::new();
+    match input {
+        Value::Undefined => key_of(b""),
+        _ if small.value(input, 0).is_some() => key_of(small.as_bytes()),
+        _ => key_of(input.to_js_json_string().unwrap_or_default().as_bytes()),
+    }
+}
+
+/// [`truncated_hash`] of the array `[items…]`, without building the array (filters sample
+/// on array literals such as `[normandy.userId, normandy.recipe.id]`).
+pub fn truncated_hash_of_array(items: &[&Value]) -> u64 {
+    let mut small = SmallJson::new();
+    if small.array(items.iter().copied(), 0).is_some() {
+        key_of(small.as_bytes())
+    } else {
+        truncated_hash(&Value::array(items.iter().map(|v| (*v).clone()).collect()))
+    }
+}
+
+/// The first 48 bits of SHA-256 of `bytes`.
+fn key_of(bytes: &[u8]) -> u64 {
+    Sha256::digest(bytes)
         .iter()
         .take(6)
         .fold(0u64, |acc, byte| (acc << 8) | u64::from(*byte))
+}
+
+/// `JSON.stringify` of the values sampling inputs usually are (short arrays of strings and
+/// integers), written into a fixed buffer; anything else is left to
+/// [`Value::to_js_json_string`].
+struct SmallJson {
+    bytes: [u8; SmallJson::CAPACITY],
+    len: usize,
+}
+
+impl SmallJson {
+    const CAPACITY: usize = 128;
+    const MAX_DEPTH: usize = 4;
+
+    fn new() -> SmallJson {
+        SmallJson {
+            bytes: [0; SmallJson::CAPACITY],
+            len: 0,
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or_default()
+    }
+
+    fn push(&mut self, bytes: &[u8]) -> Option<()> {
+        let end = self.len + bytes.len();
+        self.bytes.get_mut(self.len..end)?.copy_from_slice(bytes);
+        self.len = end;
+        Some(())
+    }
+
+    /// Writes `value`; `None` when it is not a simple value or does not fit.
+    fn value(&mut self, value: &Value, depth: usize) -> Option<()> {
+        match value {
+            // Inside arrays `undefined` is written as `null` (top-level `undefined` is the
+            // caller's business).
+            Value::Undefined | Value::Null => self.push(b"null"),
+            Value::Bool(true) => self.push(b"true"),
+            Value::Bool(false) => self.push(b"false"),
+            Value::Number(n) => self.integer(*n),
+            Value::String(s) => self.string(s),
+            Value::Array(items) => self.array(items.iter(), depth),
+            _ => None,
+        }
+    }
+
+    /// Writes the array `[items…]`.
+    fn array<'v>(
+        &mut self,
+        items: impl IntoIterator<Item = &'v Value>,
+        depth: usize,
+    ) -> Option<()> {
+        if depth >= Self::MAX_DEPTH {
+            return None;
+        }
+        self.push(b"[")?;
+        for (idx, item) in items.into_iter().enumerate() {
+            if idx > 0 {
+                self.push(b",")?;
+            }
+            self.value(item, depth + 1)?;
+        }
+        self.push(b"]")
+    }
+
+    /// An integral number below 2^53, which JavaScript prints as its digits (`-0` as `0`).
+    fn integer(&mut self, n: f64) -> Option<()> {
+        if n.fract() != 0.0 || n.abs() >= 9_007_199_254_740_992.0 {
+            return None;
+        }
+        let value = n as i64;
+        if value < 0 {
+            self.push(b"-")?;
+        }
+        let mut magnitude = value.unsigned_abs();
+        let mut digits = [0u8; 20];
+        let mut start = digits.len();
+        loop {
+            start -= 1;
+            *digits.get_mut(start)? = b'0' + (magnitude % 10) as u8;
+            magnitude /= 10;
+            if magnitude == 0 {
+                break;
+            }
+        }
+        self.push(digits.get(start..)?)
+    }
+
+    /// A string that needs no escaping.
+    fn string(&mut self, s: &str) -> Option<()> {
+        if needs_json_escape(s.as_bytes()) {
+            return None;
+        }
+        self.push(b"\"")?;
+        self.push(s.as_bytes())?;
+        self.push(b"\"")
+    }
+}
+
+/// Whether `bytes` holds a quote, a backslash or a control character, checked eight bytes at
+/// a time (ids are usually 36-byte UUIDs).
+fn needs_json_escape(bytes: &[u8]) -> bool {
+    const fn splat(byte: u8) -> u64 {
+        u64::from_ne_bytes([byte; 8])
+    }
+    // The high bit of each byte below `n` (n ≤ 0x80); exact as to whether there is any.
+    let below = |word: u64, n: u8| word.wrapping_sub(splat(n)) & !word & splat(0x80);
+    let mut words = bytes.chunks_exact(8);
+    let mut found = 0;
+    for word in words.by_ref() {
+        let word = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
+        found |= below(word ^ splat(b'"'), 1) | below(word ^ splat(b'\\'), 1) | below(word, 0x20);
+    }
+    found != 0
+        || words
+            .remainder()
+            .iter()
+            .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
 /// A 48-bit key as Normandy writes it: 12 lowercase hex digits, zero-padded.
@@ -317,6 +456,78 @@ pub fn uniform_in_range(value: f64, ge: f64, lt: f64) -> bool {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// Values like sampling inputs, with the corners of the stack serialiser: escapes,
+    /// non-integral and huge numbers, `-0`, nesting, and inputs too long for the buffer.
+    fn sampling_input() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Undefined),
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            prop_oneof![
+                any::<i32>().prop_map(f64::from),
+                any::<f64>(),
+                Just(-0.0),
+                Just(9_007_199_254_740_992.0),
+                Just(-9_007_199_254_740_991.0),
+            ]
+            .prop_map(Value::Number),
+            "(?s).{0,40}".prop_map(|s| Value::string(&s)),
+            "[a-f0-9-]{36}".prop_map(|s| Value::string(&s)),
+        ];
+        leaf.prop_recursive(6, 64, 8, |inner| {
+            prop::collection::vec(inner, 0..8).prop_map(Value::array)
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn stack_serialisation_matches_json_stringify(input in sampling_input()) {
+            let expected = input.to_js_json_string().unwrap_or_default();
+            let mut small = SmallJson::new();
+            if !matches!(input, Value::Undefined) && small.value(&input, 0).is_some() {
+                prop_assert_eq!(std::str::from_utf8(small.as_bytes()).ok(), Some(expected.as_str()));
+            }
+            let digest = Sha256::digest(expected.as_bytes());
+            let key = digest.iter().take(6).fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+            prop_assert_eq!(truncated_hash(&input), key);
+            if let Value::Array(items) = &input {
+                let refs: Vec<&Value> = items.iter().collect();
+                prop_assert_eq!(truncated_hash_of_array(&refs), key);
+            }
+        }
+    }
+
+    #[test]
+    fn stack_serialisation_covers_the_usual_inputs() {
+        let input = Value::array(vec![
+            Value::string("299eed1e-be6d-457d-9e53-da7b1a03f10d"),
+            Value::Number(10042.0),
+        ]);
+        let mut small = SmallJson::new();
+        assert!(small.value(&input, 0).is_some());
+        assert_eq!(
+            small.as_bytes(),
+            b"[\"299eed1e-be6d-457d-9e53-da7b1a03f10d\",10042]"
+        );
+        assert!(
+            SmallJson::new()
+                .value(&Value::string(&"x".repeat(300)), 0)
+                .is_none()
+        );
+        // Every byte that needs escaping, in every position of a word and of the remainder.
+        for len in 1..20 {
+            for at in 0..len {
+                for byte in [b'"', b'\\', 0x00, 0x1F, b'\n'] {
+                    let mut text = vec![b'a'; len];
+                    text[at] = byte;
+                    assert!(needs_json_escape(&text), "{text:?}");
+                }
+                assert!(!needs_json_escape(&vec![0x7F; len]));
+                assert!(!needs_json_escape("é".repeat(len).as_bytes()));
+            }
+        }
+    }
 
     fn json(text: &str) -> Value {
         Value::from_json(&serde_json::from_str(text).unwrap())

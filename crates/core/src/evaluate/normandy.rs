@@ -174,12 +174,19 @@ struct Capabilities<'e> {
 }
 
 impl Capabilities<'_> {
+    /// Whether the client has every capability of `recipe`.
+    fn has_all(&self, recipe: &Recipe) -> bool {
+        let verdict = recipe.static_capabilities(|list| {
+            list.iter()
+                .map(|c| static_capability(c))
+                .try_fold(true, |all, has| has.map(|has| all && has))
+        });
+        verdict.unwrap_or_else(|| recipe.capabilities.iter().all(|c| self.has(c)))
+    }
+
     fn has(&self, capability: &str) -> bool {
-        if let Some(action) = capability.strip_prefix("action.") {
-            return crate::model::normandy::SUPPORTED_ACTIONS.contains(&action);
-        }
-        if let Some(transform) = capability.strip_prefix("jexl.transform.") {
-            return TRANSFORMS.contains(&transform);
+        if let Some(has) = static_capability(capability) {
+            return has;
         }
         if let Some(key) = capability
             .strip_prefix("jexl.context.env.")
@@ -187,11 +194,29 @@ impl Capabilities<'_> {
         {
             return key == "recipe" || self.environment.contains_key(key);
         }
-        matches!(
-            capability,
-            "capabilities-v1" | "jexl.context.env" | "jexl.context.normandy"
-        )
+        false
     }
+}
+
+/// Whether every client built from this crate has `capability`; `None` when it depends on the
+/// client's environment (`jexl.context.<root>.<key>`).
+fn static_capability(capability: &str) -> Option<bool> {
+    if let Some(action) = capability.strip_prefix("action.") {
+        return Some(crate::model::normandy::SUPPORTED_ACTIONS.contains(&action));
+    }
+    if let Some(transform) = capability.strip_prefix("jexl.transform.") {
+        return Some(TRANSFORMS.contains(&transform));
+    }
+    if let Some(key) = capability
+        .strip_prefix("jexl.context.env.")
+        .or_else(|| capability.strip_prefix("jexl.context.normandy."))
+    {
+        return (key == "recipe").then_some(true);
+    }
+    Some(matches!(
+        capability,
+        "capabilities-v1" | "jexl.context.env" | "jexl.context.normandy"
+    ))
 }
 
 fn evaluate_recipe(
@@ -211,7 +236,7 @@ fn evaluate_recipe(
     };
     let fail = |reason: &str| result(false, Some(reason.to_owned()));
 
-    if !recipe.capabilities.iter().all(|c| capabilities.has(c)) {
+    if !capabilities.has_all(recipe) {
         return fail("capabilities-mismatch");
     }
 
@@ -456,6 +481,42 @@ mod tests {
         }
         for absent in ["action.show-heartbeat", "jexl.context.env.nope", "x"] {
             assert!(!fast.has(absent), "{absent}");
+        }
+    }
+
+    #[test]
+    fn recipe_capability_checks_agree_with_the_set_for_every_client() {
+        let with_channel = context(Some("u"));
+        let mut without_channel = context(Some("u"));
+        without_channel.channel = None;
+        let now = "2024-07-15T12:00:00Z".parse().expect("time");
+        let envs = [
+            with_channel.filter_environment(now),
+            without_channel.filter_environment(now),
+        ];
+        let lists: &[&[&str]] = &[
+            &[],
+            &["action.preference-rollout", "jexl.transform.stableSample"],
+            &["action.show-heartbeat"],
+            &["capabilities-v1", "jexl.context.normandy.recipe"],
+            &["jexl.context.normandy.channel"],
+            &["action.preference-rollout", "jexl.context.env.channel"],
+            &["jexl.context.normandy.channel", "jexl.transform.nope"],
+        ];
+        for list in lists {
+            let arguments = Arguments::Invalid {
+                action: "preference-rollout".to_owned(),
+                raw: None,
+            };
+            let mut recipe = Recipe::new(1, "r", "preference-rollout", arguments, None);
+            recipe.capabilities = list.iter().map(|c| (*c).to_owned()).collect();
+            // The same recipe against both clients: a cached verdict must not leak.
+            for env in envs.iter().chain(envs.iter().rev()) {
+                let set = client_capabilities(env);
+                let expected = list.iter().all(|c| set.contains(*c));
+                let checker = Capabilities { environment: env };
+                assert_eq!(checker.has_all(&recipe), expected, "{list:?}");
+            }
         }
     }
 
@@ -797,5 +858,47 @@ mod tests {
             (summary[3].1, summary[3].2),
             (false, Some("filter-mismatch"))
         );
+    }
+
+    #[test]
+    fn sampling_on_array_literals_matches_the_general_path() {
+        // `stableSample(rate, 0)` takes the general path (the extra argument is ignored), so
+        // it is the reference for the array-free path of `stableSample(rate)`.
+        let vars = Value::from_json(&json!({
+            "normandy": {"userId": "299eed1e-be6d-457d-9e53-da7b1a03f10d", "recipe": {"id": 7},
+                         "n": null, "list": ["a", "b\"c"], "obj": {"k": 1}}
+        }));
+        let prefs = PrefSnapshot::default();
+        let elements = [
+            "normandy.userId, normandy.recipe.id",
+            "normandy.userId",
+            "-0, normandy.missing, normandy.n, 1.5, true",
+            "normandy.list, normandy.obj",
+            "'2024-07-01'|date, normandy.userId",
+            "normandy.n.x, 1",
+            "'x\\ty', 'é', 9007199254740993",
+            "normandy.userId, normandy.userId, normandy.userId, normandy.userId",
+        ];
+        for items in elements {
+            for rate in [
+                "0.5",
+                "0",
+                "1",
+                "2",
+                "'abc'",
+                "normandy.recipe.id",
+                "normandy.n.x",
+            ] {
+                let fast = format!("[{items}]|stableSample({rate})");
+                let general = format!("[{items}]|stableSample({rate}, 0)");
+                let eval = |source: &str| {
+                    crate::jexl::Expression::parse(source)
+                        .expect("parses")
+                        .eval(&vars, &prefs)
+                        .map(|value| format!("{value:?}"))
+                };
+                assert_eq!(eval(&fast), eval(&general), "{fast}");
+            }
+        }
     }
 }

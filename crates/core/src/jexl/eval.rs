@@ -241,7 +241,7 @@ fn fast<'a>(node: &'a Node, env: &Env<'a>) -> Fast<'a> {
             Fast::Ref(current)
         }
         Node::Transform {
-            transform: Transform::VersionCompare,
+            transform: Transform::VersionCompare(parsed),
             subject,
             args,
         } if args.len() == 1 => {
@@ -250,12 +250,15 @@ fn fast<'a>(node: &'a Node, env: &Env<'a>) -> Fast<'a> {
                 Fast::Ref(Value::Undefined | Value::Null) | Fast::Undefined => Some(""),
                 _ => None,
             };
-            match (
-                version(fast(subject, env)),
-                args.first().and_then(|a| version(fast(a, env))),
-            ) {
-                (Some(a), Some(b)) => Fast::Num(transforms::version_compare(a, b)),
-                _ => Fast::Slow,
+            let Some(a) = version(fast(subject, env)) else {
+                return Fast::Slow;
+            };
+            if let Some(parsed) = parsed {
+                return Fast::Num(transforms::version_compare_parsed(a, parsed));
+            }
+            match args.first().and_then(|arg| version(fast(arg, env))) {
+                Some(b) => Fast::Num(transforms::version_compare(a, b)),
+                None => Fast::Slow,
             }
         }
         _ => Fast::Slow,
@@ -297,6 +300,13 @@ pub(crate) fn eval<'a>(node: &'a Node, env: &Env<'a>) -> Eval<'a> {
         }
         Node::Member(from, name) => project(eval(from, env)?, |ctx| traverse(ctx, name)),
         Node::Not(operand) => Ok(Cow::Owned(Value::Bool(!truthy(operand, env)?))),
+        // Boolean-valued nodes take the allocation-free path of `truthy`.
+        Node::Binary(op, _, _) if op.is_comparison() => {
+            Ok(Cow::Owned(Value::Bool(truthy(node, env)?)))
+        }
+        Node::And(items) | Node::Or(items) if items.iter().all(is_boolean) => {
+            Ok(Cow::Owned(Value::Bool(truthy(node, env)?)))
+        }
         Node::Binary(op, left, right) => {
             let l = eval(left, env)?;
             let r = eval(right, env)?;
@@ -355,6 +365,12 @@ pub(crate) fn eval<'a>(node: &'a Node, env: &Env<'a>) -> Eval<'a> {
             if let Transform::Unknown(name) = transform {
                 return Err(error(format!("Transform '{name}' is not defined.")));
             }
+            if let (Transform::StableSample, Node::Array(items), [rate]) =
+                (transform, &**subject, args.as_slice())
+                && items.len() <= 4
+            {
+                return stable_sample_array(items, rate, env);
+            }
             let subject = eval(subject, env)?;
             let mut small: [Cow<'a, Value>; 4] = Default::default();
             let mut large = Vec::new();
@@ -388,6 +404,40 @@ pub(crate) fn eval<'a>(node: &'a Node, env: &Env<'a>) -> Eval<'a> {
             Ok(Cow::Owned(Value::object(out)))
         }
         Node::Missing => Err(error("cannot evaluate an empty sub-expression")),
+    }
+}
+
+/// `[a, b, …]|stableSample(rate)` for up to four elements, hashing them without building the
+/// array. Operands are evaluated in the same order, with the same errors, as the general path.
+fn stable_sample_array<'a>(items: &'a [Node], rate: &'a Node, env: &Env<'a>) -> Eval<'a> {
+    let mut values: [Cow<'a, Value>; 4] = Default::default();
+    for (slot, item) in values.iter_mut().zip(items) {
+        *slot = eval(item, env)?;
+    }
+    let rate = ops::to_number(&*eval(rate, env)?);
+    let key =
+        crate::sampling::fraction_to_key(rate).map_err(|e| error(format!("stableSample: {e}")))?;
+    let refs = values.each_ref().map(|v| &**v);
+    let hash =
+        crate::sampling::truncated_hash_of_array(refs.get(..items.len()).unwrap_or_default());
+    Ok(Cow::Owned(Value::Bool(hash < key)))
+}
+
+/// Whether `node` always evaluates to a boolean (or fails), so that its value is its
+/// truthiness. Conservative: nested chains answer `false`.
+fn is_boolean(node: &Node) -> bool {
+    match node {
+        Node::Const(v) => matches!(v, Value::Bool(_)),
+        Node::Not(_) => true,
+        Node::Binary(op, _, _) => op.is_comparison(),
+        Node::Transform { transform, .. } => matches!(
+            transform,
+            Transform::StableSample
+                | Transform::BucketSample
+                | Transform::PreferenceIsUserSet
+                | Transform::PreferenceExists
+        ),
+        _ => false,
     }
 }
 

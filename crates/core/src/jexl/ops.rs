@@ -192,13 +192,27 @@ fn is_decimal_literal(s: &str) -> bool {
 #[inline]
 pub(crate) fn str_eq(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
+    let len = a.len();
+    if len != b.len() {
         return false;
     }
-    if a.len() > 32 {
-        return a == b;
+    // Two overlapping word loads cover 4..=16 bytes.
+    let word = |s: &[u8], at: usize| {
+        s.get(at..at + 8)
+            .and_then(|w| w.try_into().ok())
+            .map(u64::from_ne_bytes)
+    };
+    let half = |s: &[u8], at: usize| {
+        s.get(at..at + 4)
+            .and_then(|w| w.try_into().ok())
+            .map(u32::from_ne_bytes)
+    };
+    match len {
+        8..=16 => word(a, 0) == word(b, 0) && word(a, len - 8) == word(b, len - 8),
+        4..=7 => half(a, 0) == half(b, 0) && half(a, len - 4) == half(b, len - 4),
+        0..=3 => a.iter().zip(b).all(|(x, y)| x == y),
+        _ => a == b,
     }
-    a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 fn is_object(v: &Value) -> bool {
@@ -426,4 +440,25 @@ pub(crate) fn date_to_string(ms: f64) -> String {
         secs / 60 % 60,
         secs % 60
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::str_eq;
+
+    #[test]
+    fn str_eq_is_string_equality_at_every_length() {
+        for len in 0..40 {
+            let a = "x".repeat(len);
+            assert!(str_eq(&a, &a.clone()));
+            assert!(!str_eq(&a, &format!("{a}x")));
+            for at in 0..len {
+                let mut b = a.clone().into_bytes();
+                b[at] = b'y';
+                let b = String::from_utf8(b).unwrap();
+                assert!(!str_eq(&a, &b), "{len} {at}");
+            }
+        }
+        assert!(str_eq("é", "é") && !str_eq("é", "è"));
+    }
 }

@@ -31,7 +31,8 @@ pub(crate) enum Transform {
     MapToProperty,
     /// With the regular expression precompiled when pattern and flags are literals.
     RegExpMatch(Option<Arc<Result<JsRegex, String>>>),
-    VersionCompare,
+    /// With the version to compare against pre-parsed when it is a literal.
+    VersionCompare(Option<Arc<version::ToolkitVersion>>),
     /// Not registered: evaluating it fails, as in mozjexl (parsing does not).
     Unknown(Arc<str>),
 }
@@ -77,7 +78,13 @@ pub(crate) fn resolve(name: &Arc<str>, args: &[Node]) -> Transform {
             };
             Transform::RegExpMatch(compiled)
         }
-        "versionCompare" => Transform::VersionCompare,
+        "versionCompare" => Transform::VersionCompare(match args.first() {
+            None => Some(Arc::new(version::ToolkitVersion::parse(""))),
+            Some(Node::Const(v)) => {
+                Some(Arc::new(version::ToolkitVersion::parse(&version_text(v))))
+            }
+            Some(_) => None,
+        }),
         _ => Transform::Unknown(name.clone()),
     }
 }
@@ -122,7 +129,16 @@ pub(crate) fn date(value: &Value) -> Value {
 
 /// `Services.vc.compare(a, b)` as a number: -1, 0 or 1.
 pub(crate) fn version_compare(a: &str, b: &str) -> f64 {
-    match version::compare_toolkit(a, b) {
+    ordering_number(version::compare_toolkit(a, b))
+}
+
+/// `Services.vc.compare(a, b)` as a number, with `b` parsed beforehand.
+pub(crate) fn version_compare_parsed(a: &str, b: &version::ToolkitVersion) -> f64 {
+    ordering_number(b.compare_text(a))
+}
+
+fn ordering_number(ordering: Ordering) -> f64 {
+    match ordering {
         Ordering::Less => -1.0,
         Ordering::Equal => 0.0,
         Ordering::Greater => 1.0,
@@ -153,6 +169,14 @@ fn bucket_sample(
         total: total_number,
     };
     sampling::bucket_range_sample(input, range)
+}
+
+/// The text XPConnect passes for a version argument: `null`/`undefined` are empty.
+fn version_text(v: &Value) -> Cow<'_, str> {
+    match v {
+        Value::Undefined | Value::Null => Cow::Borrowed(""),
+        other => ops::to_str(other),
+    }
 }
 
 /// Applies a transform to evaluated operands.
@@ -255,15 +279,13 @@ pub(crate) fn apply(
                 }
             }
         }
-        Transform::VersionCompare => {
-            fn version(v: &Value) -> Cow<'_, str> {
-                match v {
-                    Value::Undefined | Value::Null => Cow::Borrowed(""),
-                    other => ops::to_str(other),
-                }
-            }
-            Value::Number(version_compare(&version(subject), &version(arg(args, 0))))
+        Transform::VersionCompare(Some(parsed)) => {
+            Value::Number(version_compare_parsed(&version_text(subject), parsed))
         }
+        Transform::VersionCompare(None) => Value::Number(version_compare(
+            &version_text(subject),
+            &version_text(arg(args, 0)),
+        )),
         Transform::Unknown(name) => {
             return Err(error(format!("Transform '{name}' is not defined.")));
         }

@@ -121,11 +121,14 @@ pub struct Recipe {
     pub layout: Layout,
     /// `{id, arguments}` as a filter value, built on first use (see [`Recipe::filter_subject`]).
     subject: OnceLock<Value>,
+    /// The verdict on `capabilities` when it does not depend on the client (see
+    /// [`Recipe::static_capabilities`]).
+    static_capabilities: OnceLock<Option<bool>>,
 }
 
 impl PartialEq for Recipe {
     fn eq(&self, other: &Recipe) -> bool {
-        // `subject` is derived from `id` and `arguments`, so it is left out.
+        // `subject` and `static_capabilities` are derived, so they are left out.
         self.id == other.id
             && self.name == other.name
             && self.revision_id == other.revision_id
@@ -165,6 +168,7 @@ impl Recipe {
             signature: None,
             layout,
             subject: OnceLock::new(),
+            static_capabilities: OnceLock::new(),
         }
     }
 
@@ -181,6 +185,19 @@ impl Recipe {
             object.insert(Arc::from("arguments"), arguments);
             Value::object(object)
         })
+    }
+
+    /// Whether every capability is supported, when that is the same for every client: `verdict`
+    /// answers for the list (`None` when some capability depends on the client), once.
+    ///
+    /// Do not change `capabilities` after the first evaluation.
+    pub(crate) fn static_capabilities(
+        &self,
+        verdict: impl FnOnce(&[String]) -> Option<bool>,
+    ) -> Option<bool> {
+        *self
+            .static_capabilities
+            .get_or_init(|| verdict(&self.capabilities))
     }
 
     /// The experiment or rollout slug this recipe is about, if its arguments have one.

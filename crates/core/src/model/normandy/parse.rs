@@ -432,6 +432,7 @@ impl Body {
                     ..self.layout
                 },
                 subject: OnceLock::new(),
+                static_capabilities: OnceLock::new(),
             },
             place,
         }
