@@ -11,16 +11,15 @@ use serde_json::json;
 
 /// Evaluates one expression and prints its result line; exits 1 when it is an error.
 pub fn run_one(context_path: Option<&Path>, source: &str) -> anyhow::Result<ExitCode> {
-    let context = match context_path {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            ClientContext::from_json(&text)
-                .map_err(|err| anyhow::format_err!("{}:{err}", path.display()))?
+    let (context, now) = match context_path {
+        Some(path) => crate::read_context(path)?,
+        None => {
+            let context = ClientContext::default();
+            let now = crate::evaluation_time(&context);
+            (context, now)
         }
-        None => ClientContext::default(),
     };
-    let line = evaluate(source, &context);
+    let line = evaluate(source, &context, now);
     println!("{line}");
     Ok(if line.get("error").is_some() {
         ExitCode::from(1)
@@ -39,7 +38,7 @@ pub fn run_jsonl() -> anyhow::Result<ExitCode> {
             continue;
         }
         let result = match parse_request(&line) {
-            Ok((source, context)) => evaluate(&source, &context),
+            Ok((source, context, now)) => evaluate(&source, &context, now),
             Err(message) => json!({ "error": format!("line {}: {message}", idx + 1) }),
         };
         writeln!(stdout, "{result}").context("cannot write standard output")?;
@@ -48,7 +47,7 @@ pub fn run_jsonl() -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn parse_request(line: &str) -> Result<(String, ClientContext), String> {
+fn parse_request(line: &str) -> Result<(String, ClientContext, jiff::Timestamp), String> {
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Request {
@@ -57,21 +56,21 @@ fn parse_request(line: &str) -> Result<(String, ClientContext), String> {
         context: Option<serde_json::Value>,
     }
     let request: Request = serde_json::from_str(line).map_err(|err| err.to_string())?;
+    // Reading the context checks its `now` too (an invalid one is an error line).
     let context = match request.context {
         Some(value) => serde_json::from_value(value).map_err(|err| format!("context: {err}"))?,
         None => ClientContext::default(),
     };
-    Ok((request.expr, context))
+    let now = crate::evaluation_time(&context);
+    Ok((request.expr, context, now))
 }
 
 /// The result line for one expression: `{"value": V}`, `{"undefined": true}` or `{"error": …}`.
-fn evaluate(source: &str, context: &ClientContext) -> serde_json::Value {
+fn evaluate(source: &str, context: &ClientContext, now: jiff::Timestamp) -> serde_json::Value {
     let expression = match Expression::parse(source) {
         Ok(expression) => expression,
         Err(err) => return json!({ "error": format!("parse error {err}") }),
     };
-    // Without `now` in the document, "now" is the current time, read here and nowhere else.
-    let now = context.now().unwrap_or_else(jiff::Timestamp::now);
     let environment = context.filter_environment(now);
     let vars = filter_vars(&environment, None);
     match expression.eval(&vars, &context.prefs) {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use flightdeck_core::context::ClientContext;
-use flightdeck_core::diagnostic::Diagnostic;
+use flightdeck_core::diagnostic::{Diagnostic, FieldPath, Position};
 use flightdeck_core::evaluate::{self, ClientFacts, EvalInput, ItemResult};
 use flightdeck_core::model::{self, Document, cloudbees};
 use flightdeck_jsfilter::QuickJsFilter;
@@ -48,10 +48,7 @@ pub fn validate(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
 
 /// `flightdeck eval --context FILE [--json] PATH…`.
 pub fn eval(context_path: &Path, json: bool, paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(context_path)
-        .with_context(|| format!("cannot read {}", context_path.display()))?;
-    let context = ClientContext::from_json(&text)
-        .map_err(|err| anyhow::format_err!("{}:{err}", context_path.display()))?;
+    let (context, now) = crate::read_context(context_path)?;
     let inputs = load(paths)?;
     for diagnostic in &inputs.diagnostics {
         eprintln!("{diagnostic}");
@@ -64,8 +61,6 @@ pub fn eval(context_path: &Path, json: bool, paths: &[PathBuf]) -> anyhow::Resul
         random_values: context.random_values.clone(),
         ..ClientFacts::default()
     };
-    // The context fixes `now` for reproducible results; otherwise it is the current time.
-    let now = context.now().unwrap_or_else(jiff::Timestamp::now);
     let js_filter = QuickJsFilter::with_default_limits();
     let input = EvalInput {
         context: &context,
@@ -107,22 +102,45 @@ pub fn eval(context_path: &Path, json: bool, paths: &[PathBuf]) -> anyhow::Resul
     })
 }
 
+/// Prints results as a table whose columns are as wide as their widest cell, so that a long
+/// id or reason never shifts the columns after it. VALUE comes last and is not padded.
 fn print_table(results: &[(String, ItemResult)]) {
-    println!(
-        "{:<8} {:<28} {:<32} {:<12} {:<24} VALUE",
-        "MATCHED", "KIND", "ID", "BRANCH", "REASON"
-    );
-    for (_, item) in results {
-        let value = item.value.as_ref().map(ToString::to_string);
-        println!(
-            "{:<8} {:<28} {:<32} {:<12} {:<24} {}",
-            if item.matched { "yes" } else { "no" },
-            item.kind,
-            item.id,
-            item.branch.as_deref().unwrap_or("-"),
-            item.reason.as_deref().unwrap_or("-"),
-            value.as_deref().unwrap_or("-"),
-        );
+    const HEADERS: [&str; 6] = ["MATCHED", "KIND", "ID", "BRANCH", "REASON", "VALUE"];
+    let rows: Vec<[String; 6]> = results
+        .iter()
+        .map(|(_, item)| {
+            [
+                if item.matched { "yes" } else { "no" }.to_owned(),
+                item.kind.clone(),
+                item.id.clone(),
+                item.branch.clone().unwrap_or_else(|| "-".to_owned()),
+                item.reason.clone().unwrap_or_else(|| "-".to_owned()),
+                item.value
+                    .as_ref()
+                    .map_or_else(|| "-".to_owned(), ToString::to_string),
+            ]
+        })
+        .collect();
+    let mut widths = HEADERS.map(|header| header.chars().count());
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; 6]| {
+        let mut out = String::new();
+        for (index, (cell, width)) in cells.iter().zip(widths).enumerate() {
+            if index + 1 == cells.len() {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<width$}  "));
+            }
+        }
+        out
+    };
+    println!("{}", line(HEADERS));
+    for row in &rows {
+        println!("{}", line(row.each_ref().map(String::as_str)));
     }
 }
 
@@ -195,7 +213,13 @@ fn load_file(path: &Path, explicit: bool, inputs: &mut Inputs) -> anyhow::Result
         }
         return Ok(());
     }
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {name}"))?;
+    let Some(text) = read_text(path, &name, inputs)? else {
+        inputs.documents.push(Loaded {
+            name,
+            document: None,
+        });
+        return Ok(());
+    };
     let parsed = if is_yaml(path) {
         model::parse_yaml_document(&name, &text)
     } else {
@@ -222,6 +246,30 @@ fn load_file(path: &Path, explicit: bool, inputs: &mut Inputs) -> anyhow::Result
     Ok(())
 }
 
+/// Reads a document's text. A file that exists but is not UTF-8 is an invalid document (a
+/// diagnostic at its first bad byte, `None` here), not an unreadable path.
+fn read_text(path: &Path, name: &str, inputs: &mut Inputs) -> anyhow::Result<Option<String>> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {name}"))?;
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(Some(text)),
+        Err(err) => {
+            let valid_up_to = err.utf8_error().valid_up_to();
+            let valid = err
+                .as_bytes()
+                .get(..valid_up_to)
+                .and_then(|prefix| std::str::from_utf8(prefix).ok())
+                .unwrap_or_default();
+            inputs.diagnostics.push(Diagnostic::error(
+                name,
+                Position::of_offset(valid, valid.len()),
+                FieldPath::root(),
+                format!("not UTF-8 text (invalid byte at offset {valid_up_to})"),
+            ));
+            Ok(None)
+        }
+    }
+}
+
 /// Reads a CloudBees configuration tree: `experiments/*.yml`, `experiments/archived/*.yml`
 /// and `target_groups/*.yml`.
 fn load_cloudbees_tree(dir: &Path, inputs: &mut Inputs) -> anyhow::Result<()> {
@@ -238,17 +286,38 @@ fn load_cloudbees_tree(dir: &Path, inputs: &mut Inputs) -> anyhow::Result<()> {
                 continue;
             }
             let name = path.display().to_string();
-            let text =
-                std::fs::read_to_string(&path).with_context(|| format!("cannot read {name}"))?;
-            let parsed = cloudbees::parse_experiment(&name, &text);
-            inputs.diagnostics.extend(parsed.diagnostics);
-            if let Some(experiment) = parsed.value {
-                if archived {
-                    config.archived_experiments.push(experiment);
-                } else {
-                    config.experiments.push(experiment);
+            // The file's place among the files of `experiments/`, for the order of results.
+            let place = config.experiments.len() + config.rejected.len();
+            let first_diagnostic = inputs.diagnostics.len();
+            let Some(text) = read_text(&path, &name, inputs)? else {
+                if !archived {
+                    // Not text: no flag name to read, only the reason.
+                    config.rejected.extend(cloudbees::rejected_experiment(
+                        &name,
+                        "",
+                        inputs
+                            .diagnostics
+                            .get(first_diagnostic..)
+                            .unwrap_or_default(),
+                        place,
+                    ));
                 }
+                continue;
+            };
+            let parsed = cloudbees::parse_experiment(&name, &text);
+            match parsed.value {
+                Some(experiment) if archived => config.archived_experiments.push(experiment),
+                Some(experiment) => config.experiments.push(experiment),
+                // A broken experiment is listed by `eval` as invalid, not dropped.
+                None if !archived => config.rejected.extend(cloudbees::rejected_experiment(
+                    &name,
+                    &text,
+                    &parsed.diagnostics,
+                    place,
+                )),
+                None => {}
             }
+            inputs.diagnostics.extend(parsed.diagnostics);
         }
     }
     if groups_dir.is_dir() {
@@ -257,8 +326,9 @@ fn load_cloudbees_tree(dir: &Path, inputs: &mut Inputs) -> anyhow::Result<()> {
                 continue;
             }
             let name = path.display().to_string();
-            let text =
-                std::fs::read_to_string(&path).with_context(|| format!("cannot read {name}"))?;
+            let Some(text) = read_text(&path, &name, inputs)? else {
+                continue;
+            };
             let parsed = cloudbees::parse_target_group(&name, &text);
             inputs.diagnostics.extend(parsed.diagnostics);
             if let Some(group) = parsed.value {

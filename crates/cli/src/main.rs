@@ -9,10 +9,12 @@
 mod expr;
 mod inputs;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use flightdeck_core::context::ClientContext;
 
 /// Flightdeck: deploy features to subsets of an application's users.
 #[derive(Debug, Parser)]
@@ -89,4 +91,22 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Reads a client context document and the evaluation time it gives (see [`evaluation_time`]).
+/// A bad document, including a `now` that is not a time, is an error naming file, line and
+/// column.
+fn read_context(path: &Path) -> anyhow::Result<(ClientContext, jiff::Timestamp)> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let context = ClientContext::from_json(&text)
+        .map_err(|err| anyhow::format_err!("{}:{err}", path.display()))?;
+    let now = evaluation_time(&context);
+    Ok((context, now))
+}
+
+/// The evaluation time: the context's `now`, or the current time when it has none. (An
+/// invalid `now` never gets here: the core refuses the document.)
+fn evaluation_time(context: &ClientContext) -> jiff::Timestamp {
+    context.now().unwrap_or_else(jiff::Timestamp::now)
 }

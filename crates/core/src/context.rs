@@ -13,7 +13,7 @@
 //! | `platform` | SDK platform name for CloudBees flags (`Android`, `iOS`, `Browser`, …) |
 //! | `distribution` | distribution id (`default` when absent) |
 //! | `isFirstRun` | true during the first session of a profile |
-//! | `now` | evaluation time: RFC 3339 string or epoch seconds |
+//! | `now` | evaluation time: RFC 3339 string (with an offset) or epoch seconds; anything else is an error |
 //! | `prefs` | preference snapshot `{name: {"default": v, "user": v}}` |
 //! | `builtinDefaults` | the application's built-in default values `{name: v}` |
 //! | `properties` | custom properties for CloudBees target groups `{name: v}` |
@@ -26,6 +26,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::diagnostic::{FieldPath, locate_json};
 use crate::value::{Object, Value};
 
 /// A preference value. Preferences are typed: boolean, integer or string.
@@ -73,26 +74,83 @@ impl PrefEntry {
 /// A snapshot of preferences, read by the `preference*` transforms.
 pub type PrefSnapshot = BTreeMap<String, PrefEntry>;
 
-/// The evaluation time given in a context document: RFC 3339 text or epoch seconds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum ContextTime {
-    /// Seconds since the Unix epoch.
-    EpochSeconds(f64),
-    /// An RFC 3339 timestamp such as `2024-05-01T12:00:00Z`.
-    Rfc3339(String),
+/// The evaluation time given in a context document, checked when it is read: an RFC 3339
+/// timestamp with an offset (`2024-05-01T12:00:00Z`), or finite epoch seconds (`1714564800`,
+/// fractions allowed, rounded to the millisecond). It is written back as it was given.
+///
+/// An invalid time is an error, never "no time": a caller falling back to the clock would
+/// silently make a run that looks reproducible depend on when it ran.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContextTime {
+    written: serde_json::Value,
+    at: jiff::Timestamp,
+}
+
+/// A `now` that is not a valid time.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid `now` {written}: expected an RFC 3339 timestamp (with an offset) or epoch seconds"
+)]
+pub struct InvalidTime {
+    /// The value as JSON text.
+    pub written: String,
 }
 
 impl ContextTime {
-    /// The instant this denotes, or `None` when it is not a valid time.
-    pub fn to_timestamp(&self) -> Option<jiff::Timestamp> {
-        match self {
-            ContextTime::EpochSeconds(secs) if secs.is_finite() => {
-                jiff::Timestamp::from_millisecond((secs * 1000.0).round() as i64).ok()
+    /// Reads a JSON value as a time.
+    pub fn from_json(value: &serde_json::Value) -> Result<ContextTime, InvalidTime> {
+        let at = match value {
+            serde_json::Value::Number(n) => {
+                n.as_f64().filter(|secs| secs.is_finite()).and_then(|secs| {
+                    // Beyond i64 the cast saturates, and jiff refuses the result.
+                    jiff::Timestamp::from_millisecond((secs * 1000.0).round() as i64).ok()
+                })
             }
-            ContextTime::EpochSeconds(_) => None,
-            ContextTime::Rfc3339(text) => text.parse().ok(),
+            serde_json::Value::String(text) => text.parse().ok(),
+            _ => None,
+        };
+        match at {
+            Some(at) => Ok(ContextTime {
+                written: value.clone(),
+                at,
+            }),
+            None => Err(InvalidTime {
+                written: serde_json::to_string(value).unwrap_or_default(),
+            }),
         }
+    }
+
+    /// The instant.
+    pub fn timestamp(&self) -> jiff::Timestamp {
+        self.at
+    }
+
+    /// The value as it was written.
+    pub fn written(&self) -> &serde_json::Value {
+        &self.written
+    }
+}
+
+impl From<jiff::Timestamp> for ContextTime {
+    /// The instant, written as an RFC 3339 timestamp in UTC.
+    fn from(at: jiff::Timestamp) -> ContextTime {
+        ContextTime {
+            written: serde_json::Value::String(at.to_string()),
+            at,
+        }
+    }
+}
+
+impl Serialize for ContextTime {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.written.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for ContextTime {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        ContextTime::from_json(&value).map_err(serde::de::Error::custom)
     }
 }
 
@@ -142,18 +200,32 @@ pub struct ContextError {
 }
 
 impl ClientContext {
-    /// Parses a context document from JSON text.
+    /// Parses a context document from JSON text. A `now` that is not a valid time (see
+    /// [`ContextTime`]) is an error at the position of its value.
     pub fn from_json(text: &str) -> Result<ClientContext, ContextError> {
-        serde_json::from_str(text).map_err(|err| ContextError {
-            line: err.line(),
-            column: err.column(),
-            message: err.to_string(),
+        serde_json::from_str(text).map_err(|err| {
+            // serde_json notices a bad value only after reading it; point at its start, as
+            // diagnostics do.
+            if let Some(invalid) = invalid_now(text) {
+                let position = locate_json(text, &FieldPath::root().key("now"));
+                return ContextError {
+                    line: position.line,
+                    column: position.column,
+                    message: invalid.to_string(),
+                };
+            }
+            ContextError {
+                line: err.line(),
+                column: err.column(),
+                message: err.to_string(),
+            }
         })
     }
 
-    /// The evaluation time from `now`, if the document gives a valid one.
+    /// The evaluation time from `now`; `None` only when the document gives none (an invalid
+    /// one cannot be read into a `ClientContext`).
     pub fn now(&self) -> Option<jiff::Timestamp> {
-        self.now.as_ref().and_then(ContextTime::to_timestamp)
+        self.now.as_ref().map(ContextTime::timestamp)
     }
 
     /// The Normandy filter environment `E`, seen by filters as both `normandy` and `env`.
@@ -251,6 +323,18 @@ impl ClientContext {
         put(&mut env, "buildId", text(&self.build_id));
         env
     }
+}
+
+/// Why the `now` of `text` is invalid, if it is present and invalid (other problems of the
+/// document are not looked at).
+fn invalid_now(text: &str) -> Option<InvalidTime> {
+    #[derive(Deserialize)]
+    struct OnlyNow {
+        now: Option<serde_json::Value>,
+    }
+    let document: OnlyNow = serde_json::from_str(text).ok()?;
+    let now = document.now.filter(|now| !now.is_null())?;
+    ContextTime::from_json(&now).err()
 }
 
 fn default_experiments() -> Value {
@@ -432,6 +516,76 @@ mod tests {
             assert_eq!(json_of(get(&env, key)), Some(expected), "{key}");
         }
         assert!(matches!(get(&env, "request_time"), Some(Value::Date(_))));
+    }
+
+    #[test]
+    fn now_forms() {
+        let at = |json: &str| {
+            ClientContext::from_json(&format!(r#"{{"now": {json}}}"#))
+                .unwrap()
+                .now()
+        };
+        assert_eq!(at(r#""2024-05-01T12:00:00Z""#), Some(now()));
+        assert_eq!(at(r#""2024-05-01T14:00:00+02:00""#), Some(now()));
+        assert_eq!(at("1714564800"), Some(now()));
+        assert_eq!(
+            at("1714564800.0004"),
+            Some(now()),
+            "rounded to the millisecond"
+        );
+        assert_eq!(at("0"), Some(jiff::Timestamp::UNIX_EPOCH));
+        // Absent and `null` mean "no time given".
+        assert_eq!(at("null"), None);
+        assert_eq!(ClientContext::from_json("{}").unwrap().now(), None);
+    }
+
+    #[test]
+    fn an_invalid_now_is_an_error_at_its_position() {
+        for (json, shown) in [
+            (r#""2024-07-15 12:00""#, r#""2024-07-15 12:00""#),
+            (r#""yesterday""#, r#""yesterday""#),
+            ("true", "true"),
+            ("[1]", "[1]"),
+            ("1e300", "1e+300"),
+        ] {
+            let text = format!("{{\n  \"userId\": \"u\",\n  \"now\": {json}\n}}");
+            let err = ClientContext::from_json(&text).unwrap_err();
+            assert_eq!(
+                (err.line, err.column, err.message.as_str()),
+                (
+                    3,
+                    10,
+                    format!(
+                        "invalid `now` {shown}: expected an RFC 3339 timestamp (with an offset) or epoch seconds"
+                    )
+                    .as_str()
+                ),
+                "{json}"
+            );
+        }
+        // Every reader of the document refuses it, not only `from_json`.
+        let err = serde_json::from_value::<ClientContext>(serde_json::json!({"now": "soon"}))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"invalid `now` "soon": expected an RFC 3339 timestamp (with an offset) or epoch seconds"#
+        );
+        // Other problems keep serde's position and message.
+        let err = ClientContext::from_json("{\"colour\": 1, \"now\": 0}").unwrap_err();
+        assert!(err.message.starts_with("unknown field `colour`"), "{err}");
+    }
+
+    #[test]
+    fn now_is_written_back_as_given() {
+        for json in [r#""2024-05-01T14:00:00+02:00""#, "1714564800"] {
+            let text = format!(r#"{{"now":{json}}}"#);
+            let context = ClientContext::from_json(&text).unwrap();
+            assert_eq!(serde_json::to_string(&context.now).unwrap(), json);
+        }
+        let built = ContextTime::from(now());
+        assert_eq!(built.timestamp(), now());
+        assert_eq!(built.written(), &serde_json::json!("2024-05-01T12:00:00Z"));
+        assert_eq!(ContextTime::from_json(built.written()), Ok(built));
     }
 
     #[test]

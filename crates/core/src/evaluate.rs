@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::context::ClientContext;
+use crate::model::RejectedItem;
 
 /// The decision for one item of a manifest.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -98,4 +99,47 @@ pub struct EvalInput<'a> {
     pub now: jiff::Timestamp,
     /// The sandbox for `jsfilter` functions.
     pub js_filter: &'a dyn JsFilter,
+}
+
+/// The result for an item validation rejected: `matched: false`, reason `invalid: <message>`.
+/// `fallback_id` names the item when its own id could not be read.
+pub(crate) fn rejected_result(
+    item: &RejectedItem,
+    kind: &str,
+    fallback_id: impl FnOnce() -> String,
+) -> ItemResult {
+    ItemResult {
+        id: item.id.clone().unwrap_or_else(fallback_id),
+        kind: kind.to_owned(),
+        matched: false,
+        reason: Some(format!("invalid: {}", item.message)),
+        branch: None,
+        value: None,
+    }
+}
+
+/// The places (ascending) that the valid items of a list occupy, given the places of its
+/// rejected items: every place no rejected item takes. Endless; zip it with the valid items.
+pub(crate) fn valid_places(rejected: &[RejectedItem]) -> impl Iterator<Item = usize> + use<> {
+    let taken: std::collections::HashSet<usize> = rejected.iter().map(|r| r.index).collect();
+    (0..).filter(move |place| !taken.contains(place))
+}
+
+/// Merges results of valid and rejected items by place (stable; a rejected item comes first
+/// on a tie, which only a hand-built model can produce).
+pub(crate) fn in_source_order(
+    valid: Vec<(usize, ItemResult)>,
+    mut rejected: Vec<(usize, ItemResult)>,
+) -> Vec<ItemResult> {
+    rejected.sort_by_key(|(place, _)| *place);
+    let mut out = Vec::with_capacity(valid.len() + rejected.len());
+    let mut rejected = rejected.into_iter().peekable();
+    for (place, result) in valid {
+        while let Some((_, earlier)) = rejected.next_if(|(r, _)| *r <= place) {
+            out.push(earlier);
+        }
+        out.push(result);
+    }
+    out.extend(rejected.map(|(_, result)| result));
+    out
 }

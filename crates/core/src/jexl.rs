@@ -32,10 +32,20 @@
 //! - Values follow JavaScript: one number type, `undefined` distinct from `null`, `+`
 //!   concatenates when either side is a string, dates compare by time value and print in UTC.
 //!
+//! - Arrays and objects have identity: member access and `&&`/`||`/`?:` give the same object
+//!   (`a == a`), while literals, filters, `intersect` and transforms build new ones
+//!   (`a|values == a` is false).
+//! - `regExpMatch` is `new RegExp(pattern, flags)` with JavaScript's own syntax and matching
+//!   (on the `regress` engine, see `jexl/regexp.rs`); `bucketSample` applies JavaScript's `+` and `>`
+//!   to its arguments, and a NaN sampling fraction is compared as Firefox's text key.
+//!
 //! Deliberate limits of the model: objects have no prototype (`x.toString` is `undefined`),
-//! dates have no identity (`d == d` is false for two date values), string indexing works on
-//! UTF-16 units but lone surrogates become U+FFFD, and `regExpMatch` supports what the
-//! `regex` crate can express (no backreferences or lookaround: those are evaluation errors).
+//! dates have no identity (`d == d` is false for two date values, even for the same one read
+//! twice), string indexing works on UTF-16 units but lone surrogates become U+FFFD, a
+//! non-global `regExpMatch` result has no `index`/`input`/`groups` properties, and regular
+//! expressions follow ES2024 (Node 20, the differential oracle): pattern modifiers and
+//! duplicate group names are syntax errors, and with `v` and `i` set operations (`--`, `&&`)
+//! do not case-fold their operands first.
 
 mod ast;
 mod compile;

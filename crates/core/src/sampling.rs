@@ -5,6 +5,10 @@
 //! - `fraction_to_key(fraction: f64) -> Result<u64, SamplingError>`.
 //! - `stable_sample(input: &Value, rate: f64) -> Result<bool, SamplingError>`.
 //! - `bucket_sample(input: &Value, start: f64, count: f64, total: f64) -> Result<bool, SamplingError>`.
+//! - `bucket_range_sample(input: &Value, range: BucketRange) -> Result<bool, SamplingError>`
+//!   (`bucketSample` after the caller has applied JavaScript's coercions to its arguments).
+//! - `SampleKey`, `fraction_key(f64) -> Result<SampleKey, SamplingError>`,
+//!   `SampleKey::of_hash(u64)`: keys as the 12-character text Normandy compares.
 //! - `ratio_sample(input: &Value, ratios: &[f64]) -> Result<usize, SamplingError>`.
 //! - `rox_bucket(seed: &str) -> f64` and `rox_in_percentage_range(low, high, seed) -> bool` (CloudBees MD5).
 //! - `uniform_sample(random_value: f64, sample: f64) -> bool` (Manifest v1 `sample`: value ≤ sample).
@@ -13,8 +17,11 @@
 //!
 //! Three families live here:
 //! - **Normandy / Nimbus** (`truncated_hash` … `ratio_sample`): Normandy compares 12-character
-//!   lowercase hex strings; because they are fixed-width, comparing the 48-bit integers is the
-//!   same thing, so keys are kept as `u64` and [`key_to_hex`] renders them when needed.
+//!   strings with `<`. For fractions in [0, 1] they are fixed-width lowercase hex, so comparing
+//!   the 48-bit integers would be the same thing; but `fractionToKey(NaN)` does not throw (both
+//!   range checks are false) and gives the text `000000000NaN`, which sorts between
+//!   `0000000009ff` and `000000000a00`. To select exactly the clients Firefox selects, keys are
+//!   compared as that text ([`SampleKey`]).
 //! - **CloudBees / Rollout** (`rox_*`): an MD5 bucket in [0, 1).
 //! - **Persisted uniform values** (`uniform_*`): Manifest v1 and Test Pilot draw one random value
 //!   per client and compare it with the configured fraction; the value is an input here.
@@ -200,51 +207,178 @@ pub fn key_to_hex(key: u64) -> String {
     format!("{key:012x}")
 }
 
-/// `floor(fraction × (2^48 − 1))`; errors outside [0, 1] and on NaN.
+/// `floor(fraction × (2^48 − 1))`; errors outside [0, 1] and on NaN (which has no 48-bit
+/// key; [`fraction_key`] gives the text Normandy compares instead).
 ///
 /// The multiplication is done in doubles, as in JavaScript, so `0.5` gives `7fffffffffff`
 /// rather than `800000000000`.
 pub fn fraction_to_key(fraction: f64) -> Result<u64, SamplingError> {
-    // Normandy throws only for `< 0` or `> 1`; NaN would slip through and be compared as the
-    // text "NaN". We reject it instead: a NaN fraction is always a configuration mistake.
-    if !(0.0..=1.0).contains(&fraction) {
-        return Err(SamplingError::new(format!(
-            "frac must be between 0 and 1 inclusive (got {})",
-            crate::value::js_number_to_string(fraction)
-        )));
+    if fraction.is_nan() {
+        return Err(out_of_range(fraction));
     }
-    // In range, so the product is in [0, 2^48 − 1] and the cast is exact.
-    Ok((fraction * MAX_KEY as f64).floor() as u64)
+    check_fraction(fraction)?;
+    Ok(scaled(fraction))
+}
+
+fn out_of_range(fraction: f64) -> SamplingError {
+    SamplingError::new(format!(
+        "frac must be between 0 and 1 inclusive (got {})",
+        crate::value::js_number_to_string(fraction)
+    ))
+}
+
+/// Normandy's range check, `frac < 0 || frac > 1`, which NaN passes.
+// `!(0.0..=1.0).contains(&f)` would reject NaN, which Normandy lets through.
+#[allow(clippy::manual_range_contains)]
+fn check_fraction(fraction: f64) -> Result<(), SamplingError> {
+    if fraction < 0.0 || fraction > 1.0 {
+        return Err(out_of_range(fraction));
+    }
+    Ok(())
+}
+
+/// `floor(fraction × (2^48 − 1))` for a fraction in [0, 1] (the cast is then exact; `-0`
+/// gives 0, as `(-0).toString(16)` is `"0"`).
+fn scaled(fraction: f64) -> u64 {
+    (fraction * MAX_KEY as f64).floor() as u64
+}
+
+/// A sampling key or truncated hash, ordered as the 12-character string Normandy compares
+/// with `<` and `<=`: either 12 lowercase hex digits (a 48-bit number) or, for a NaN fraction,
+/// the text `000000000NaN`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SampleKey(Key);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Key {
+    Hex(u64),
+    Nan,
+}
+
+/// The smallest 12-digit hex key that sorts after `000000000NaN`: its tenth character is
+/// `a`, and lower-case letters sort after `N` (0x4E) while digits sort before it.
+const FIRST_KEY_AFTER_NAN: u64 = 0xa00;
+
+impl SampleKey {
+    /// A 48-bit hash or key, written as 12 lowercase hex digits.
+    pub fn of_hash(hash: u64) -> SampleKey {
+        SampleKey(Key::Hex(hash & MAX_KEY))
+    }
+
+    /// The key of a NaN fraction: `"NaN".padStart(12, "0")`.
+    const NAN: SampleKey = SampleKey(Key::Nan);
+}
+
+impl Ord for SampleKey {
+    /// The order of the texts: fixed-width hex compares like the numbers, and
+    /// `000000000NaN` falls between `0000000009ff` and `000000000a00`.
+    fn cmp(&self, other: &SampleKey) -> std::cmp::Ordering {
+        use std::cmp::Ordering;
+        match (self.0, other.0) {
+            (Key::Hex(a), Key::Hex(b)) => a.cmp(&b),
+            (Key::Hex(a), Key::Nan) if a < FIRST_KEY_AFTER_NAN => Ordering::Less,
+            (Key::Hex(_), Key::Nan) => Ordering::Greater,
+            (Key::Nan, Key::Hex(_)) => other.cmp(self).reverse(),
+            (Key::Nan, Key::Nan) => Ordering::Equal,
+        }
+    }
+}
+
+impl PartialOrd for SampleKey {
+    fn partial_cmp(&self, other: &SampleKey) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl std::fmt::Display for SampleKey {
+    /// The text Normandy compares.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Key::Hex(key) => write!(f, "{key:012x}"),
+            Key::Nan => f.write_str("000000000NaN"),
+        }
+    }
+}
+
+/// Normandy's `fractionToKey`, exactly: an error outside [0, 1], the text `000000000NaN` for
+/// NaN, else `floor(fraction × (2^48 − 1))` in 12 lowercase hex digits.
+pub fn fraction_key(fraction: f64) -> Result<SampleKey, SamplingError> {
+    check_fraction(fraction)?;
+    if fraction.is_nan() {
+        return Ok(SampleKey::NAN);
+    }
+    Ok(SampleKey::of_hash(scaled(fraction)))
 }
 
 /// `fractionToKey(min / n) ≤ hash < fractionToKey(max / n)`.
-fn is_hash_in_bucket(hash: u64, min: f64, max: f64, n: f64) -> Result<bool, SamplingError> {
-    let min_key = fraction_to_key(min / n)?;
-    let max_key = fraction_to_key(max / n)?;
+fn is_hash_in_bucket(hash: SampleKey, min: f64, max: f64, n: f64) -> Result<bool, SamplingError> {
+    let min_key = fraction_key(min / n)?;
+    let max_key = fraction_key(max / n)?;
     Ok(min_key <= hash && hash < max_key)
 }
 
 /// Normandy `stableSample`: true for about `rate` of all inputs, always the same ones.
+///
+/// A NaN rate (a missing or non-numeric argument in a filter) is not an error in Firefox: it
+/// selects the inputs whose hash is below the text `000000000NaN`, about 1 in 10⁸.
 pub fn stable_sample(input: &Value, rate: f64) -> Result<bool, SamplingError> {
-    let key = fraction_to_key(rate)?;
-    Ok(truncated_hash(input) < key)
+    let key = fraction_key(rate)?;
+    Ok(SampleKey::of_hash(truncated_hash(input)) < key)
 }
 
 /// Normandy `bucketSample` (ranges wrap around `total`).
 ///
 /// The input falls in one of `total` buckets; true when that bucket is in
 /// `[start, start + count)` taken modulo `total`. `%` is JavaScript's remainder on doubles
-/// (sign of the dividend), which Rust's `%` on `f64` matches.
+/// (sign of the dividend), which Rust's `%` on `f64` matches. A `total` of 0 makes every
+/// fraction NaN, which Firefox compares as text: the result is `false`, not an error.
 pub fn bucket_sample(
     input: &Value,
     start: f64,
     count: f64,
     total: f64,
 ) -> Result<bool, SamplingError> {
-    let hash = truncated_hash(input);
     let wrapped_start = start % total;
     let end = wrapped_start + count;
-    if end > total {
+    bucket_range_sample(
+        input,
+        BucketRange {
+            wrapped_start,
+            end,
+            wraps: end > total,
+            total,
+        },
+    )
+}
+
+/// The quantities `bucketSample` computes from its arguments before it compares keys.
+///
+/// In JavaScript, `end` is `wrappedStart + count`, which concatenates when `count` is a string
+/// (`1 + "5"` is `"15"`), and `wraps` is `end > total` with JavaScript's comparison (two
+/// strings compare as text). The filter language computes them with full JavaScript semantics
+/// and passes the numbers the rest of the algorithm uses.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BucketRange {
+    /// `start % total`.
+    pub wrapped_start: f64,
+    /// `ToNumber(wrappedStart + count)`.
+    pub end: f64,
+    /// `wrappedStart + count > total`.
+    pub wraps: bool,
+    /// `ToNumber(total)`.
+    pub total: f64,
+}
+
+/// The second half of Normandy's `bucketSample`, given the coerced arguments.
+pub fn bucket_range_sample(input: &Value, range: BucketRange) -> Result<bool, SamplingError> {
+    let BucketRange {
+        wrapped_start,
+        end,
+        wraps,
+        total,
+    } = range;
+    let hash = SampleKey::of_hash(truncated_hash(input));
+    if wraps {
         // JavaScript's `||` short-circuits, so the second range is only checked (and can only
         // fail) when the first does not contain the hash.
         if is_hash_in_bucket(hash, 0.0, end % total, total)? {
@@ -258,19 +392,20 @@ pub fn bucket_sample(
 /// Normandy `ratioSample`: index of the chosen ratio.
 ///
 /// Walks the cumulative ratios and picks the first whose boundary is `≥` the hash (note `≤`,
-/// unlike the half-open buckets); the last index takes whatever is left.
+/// unlike the half-open buckets); the last index takes whatever is left. The total is
+/// `ratios.reduce((a, b) => a + b)`, so all-zero ratios give NaN boundaries, compared as text.
 pub fn ratio_sample(input: &Value, ratios: &[f64]) -> Result<usize, SamplingError> {
-    let Some(last) = ratios.len().checked_sub(1) else {
+    let (Some(last), Some(first)) = (ratios.len().checked_sub(1), ratios.first()) else {
         return Err(SamplingError::new(
             "ratios must be at least 1 element long (got length: 0)".to_owned(),
         ));
     };
-    let hash = truncated_hash(input);
-    let total: f64 = ratios.iter().sum();
+    let hash = SampleKey::of_hash(truncated_hash(input));
+    let total = ratios.iter().skip(1).fold(*first, |acc, ratio| acc + ratio);
     let mut sample_point = 0.0;
     for (index, ratio) in ratios.iter().take(last).enumerate() {
         sample_point += ratio;
-        if hash <= fraction_to_key(sample_point / total)? {
+        if hash <= fraction_key(sample_point / total)? {
             return Ok(index);
         }
     }
@@ -567,11 +702,74 @@ mod tests {
     }
 
     #[test]
-    fn bucket_sample_reports_bad_domains() {
+    fn bucket_sample_domains_follow_firefox() {
         let input = json(r#""test""#);
-        assert!(bucket_sample(&input, 0.0, 5.0, 0.0).is_err());
+        // A negative start gives a negative fraction: `fractionToKey` throws.
         assert!(bucket_sample(&input, -5.0, 2.0, 10.0).is_err());
-        assert!(bucket_sample(&input, f64::NAN, 2.0, 10.0).is_err());
+        assert!(bucket_sample(&input, 0.0, -5.0, 10.0).is_err());
+        // A total of 0 or a NaN argument gives NaN fractions, whose keys are the text
+        // `000000000NaN`: the empty range [NaN, NaN) contains nothing.
+        assert_eq!(bucket_sample(&input, 0.0, 5.0, 0.0), Ok(false));
+        assert_eq!(bucket_sample(&input, 1.0, 1.0, 0.0), Ok(false));
+        assert_eq!(bucket_sample(&input, f64::NAN, 2.0, 10.0), Ok(false));
+        assert_eq!(bucket_sample(&input, 0.0, f64::NAN, 10.0), Ok(false));
+    }
+
+    #[test]
+    fn bucket_range_sample_takes_coerced_arguments() {
+        // `bucketSample("1", "5", 10)` in Firefox: end = 1 + "5" = "15" > 10, so the range
+        // wraps: [0, 5) ∪ [1, 10), which contains every hash below `ffffffffffff`.
+        let range = BucketRange {
+            wrapped_start: 1.0,
+            end: 15.0,
+            wraps: true,
+            total: 10.0,
+        };
+        assert_eq!(bucket_range_sample(&json(r#"["test"]"#), range), Ok(true));
+        let plain = BucketRange {
+            end: 6.0,
+            wraps: false,
+            ..range
+        };
+        assert_eq!(
+            bucket_range_sample(&json(r#"["test"]"#), plain),
+            bucket_sample(&json(r#"["test"]"#), 1.0, 5.0, 10.0)
+        );
+    }
+
+    #[test]
+    fn nan_fraction_key_is_compared_as_text() {
+        let nan = fraction_key(f64::NAN).unwrap();
+        assert_eq!(nan.to_string(), "000000000NaN");
+        // Digits sort before 'N', lower-case hex letters after it.
+        assert!(SampleKey::of_hash(0x9ff) < nan);
+        assert!(SampleKey::of_hash(0xa00) > nan);
+        assert!(SampleKey::of_hash(0x1000) > nan);
+        assert!(SampleKey::of_hash(0) < nan);
+        // The u64 form has no value for NaN.
+        assert!(fraction_to_key(f64::NAN).is_err());
+    }
+
+    #[test]
+    fn fraction_key_matches_fraction_to_key_in_range() {
+        for fraction in [0.0, -0.0, 0.1, 0.25, 0.5, 0.9, 1.0] {
+            assert_eq!(
+                fraction_key(fraction).unwrap().to_string(),
+                key_to_hex(fraction_to_key(fraction).unwrap())
+            );
+        }
+        for fraction in [-0.1, 1.000_001, f64::INFINITY, f64::NEG_INFINITY] {
+            assert!(fraction_key(fraction).is_err(), "{fraction}");
+        }
+    }
+
+    #[test]
+    fn nan_rates_do_not_throw() {
+        // Firefox: `"test"|stableSample` (rate undefined → NaN) is false for this input, whose
+        // hash `4d967a30111b` sorts after `000000000NaN`.
+        assert_eq!(stable_sample(&json(r#""test""#), f64::NAN), Ok(false));
+        // All-zero ratios: every boundary is NaN, so the last branch takes the input.
+        assert_eq!(ratio_sample(&json(r#""test""#), &[0.0, 0.0]), Ok(1));
     }
 
     #[test]
@@ -716,6 +914,18 @@ mod tests {
             if stable_sample(&input, lo).unwrap() {
                 prop_assert!(stable_sample(&input, hi).unwrap());
             }
+        }
+
+        #[test]
+        fn key_order_is_the_order_of_the_texts(
+            a in prop_oneof![0u64..0x2000, 0u64..=MAX_KEY, Just(u64::MAX)],
+            b in prop_oneof![0u64..0x2000, 0u64..=MAX_KEY],
+            a_nan in any::<bool>(),
+            b_nan in any::<bool>(),
+        ) {
+            let key = |k: u64, nan: bool| if nan { SampleKey::NAN } else { SampleKey::of_hash(k) };
+            let (x, y) = (key(a, a_nan), key(b, b_nan));
+            prop_assert_eq!(x.cmp(&y), x.to_string().cmp(&y.to_string()));
         }
 
         #[test]

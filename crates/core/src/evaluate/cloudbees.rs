@@ -26,6 +26,11 @@
 //!    value `null`, reason `no-stickiness-value`. Splits and schedules whose result does not
 //!    depend on the bucket (0 % or 100 %) need no stickiness value.
 //!
+//! An experiment file validation rejected ([`Configuration::rejected`]) gets `matched: false`,
+//! `reason: "invalid: <first error>"` and no value, in its place in file order; its `id` is its
+//! `flag` when readable, else the file name. Dependencies on its flag read it as a flag no
+//! active experiment controls (`"false"`).
+//!
 //! `matched` is true exactly when the experiment is enabled and a rule decided a non-`null`
 //! value; a `null` value (code default) is `matched: false` with the reason of the rule that
 //! served it.
@@ -52,7 +57,7 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
-use super::{EvalInput, ItemResult};
+use super::{EvalInput, ItemResult, in_source_order, rejected_result, valid_places};
 use crate::model::cloudbees::{
     Condition, Configuration, Experiment, FlagValue, GroupJoin, GroupOperator, Operand,
     OperandValue, PropertyCondition, PropertyOperator, TargetGroup, ValueSpec,
@@ -64,28 +69,42 @@ use crate::version::compare_cloudbees_semver;
 /// How deep dependency chains may go before evaluation gives up.
 const MAX_DEPENDENCY_DEPTH: usize = 64;
 
-/// Evaluates every active flag of the configuration, in file order. When two experiments
-/// control the same flag (a validation error), only the first is evaluated.
+/// The `kind` of every [`ItemResult`] produced here.
+pub const KIND: &str = "flag";
+
+/// Evaluates every active flag of the configuration, and lists every rejected experiment file,
+/// in file order. When two experiments control the same flag (a validation error), only the
+/// first is evaluated.
 pub fn evaluate(config: &Configuration, input: &EvalInput<'_>) -> Vec<ItemResult> {
     let mut evaluator = Evaluator::new(config, input);
     // A flag controlled twice (a validation error) is decided by its first file.
-    let active: Vec<&Experiment> = config
-        .experiments
-        .iter()
-        .filter(|e| {
+    let active: Vec<(usize, &Experiment)> = valid_places(&config.rejected)
+        .zip(&config.experiments)
+        .filter(|(_, e)| {
             evaluator
                 .experiments
                 .get(e.flag.as_str())
                 .is_some_and(|first| std::ptr::eq(*first, *e))
         })
         .collect();
-    active
+    let valid = active
         .into_iter()
-        .map(|experiment| {
+        .map(|(place, experiment)| {
             let outcome = evaluator.flag_outcome(experiment);
-            item_result(&experiment.flag, outcome)
+            (place, item_result(&experiment.flag, outcome))
         })
-        .collect()
+        .collect();
+    let invalid = config
+        .rejected
+        .iter()
+        .map(|item| {
+            (
+                item.index,
+                rejected_result(item, KIND, || item.file.clone()),
+            )
+        })
+        .collect();
+    in_source_order(valid, invalid)
 }
 
 /// Evaluates one flag by name; `None` when no active experiment controls it.
@@ -108,7 +127,7 @@ pub fn in_target_group(config: &Configuration, name: &str, input: &EvalInput<'_>
 fn item_result(flag: &str, outcome: Outcome) -> ItemResult {
     ItemResult {
         id: flag.to_owned(),
-        kind: "flag".to_owned(),
+        kind: KIND.to_owned(),
         matched: outcome.matched,
         reason: Some(outcome.reason),
         branch: None,

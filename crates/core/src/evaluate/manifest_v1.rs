@@ -15,6 +15,13 @@
 //!    entry matches and every applicable one gets `"priority"`; the client runtime stops it once
 //!    its remembered expiry passes.
 //!
+//! 4. An entry validation rejected ([`Manifest::rejected`]) gets `reason: "invalid: <first
+//!    error>"`, in its place in manifest order, whatever the manifest version. It takes no part
+//!    in priority. When it is the client's running experiment, the running experiment counts
+//!    as missing from the manifest (rule 2 above): it keeps running, and nothing else matches.
+//!    Its `id` is the entry's `id` when that is a non-empty string, else `<file>#<index>`
+//!    (the 0-based place in `experiments`).
+//!
 //! The matched entry's `value` is `{"xpiURL": …, "xpiHash": …}` (what the client installs and
 //! verifies); `branch` is always `None`.
 //!
@@ -28,7 +35,10 @@ use std::cmp::Ordering;
 use std::fmt;
 
 use crate::context::{ClientContext, PrefValue};
-use crate::evaluate::{ClientFacts, EvalInput, ItemResult, JsFilterOutcome, StartedExperiment};
+use crate::evaluate::{
+    ClientFacts, EvalInput, ItemResult, JsFilterOutcome, StartedExperiment, in_source_order,
+    rejected_result, valid_places,
+};
 use crate::model::manifest_v1::{Manifest, ManifestExperiment};
 
 /// The `kind` of every [`ItemResult`] produced here.
@@ -148,9 +158,27 @@ impl fmt::Display for Rejection {
     }
 }
 
-/// Evaluates every valid experiment of `manifest` for one client (see the module documentation
-/// for the rules). Results are in manifest order, one per entry.
+/// Evaluates every experiment of `manifest` for one client (see the module documentation for
+/// the rules). Results are in manifest order, one per entry, including the entries validation
+/// rejected.
 pub fn evaluate(manifest: &Manifest, input: &EvalInput<'_>) -> Vec<ItemResult> {
+    let valid = evaluate_valid(manifest, input);
+    let invalid = manifest
+        .rejected
+        .iter()
+        .map(|item| {
+            let result = rejected_result(item, KIND, || format!("{}#{}", item.file, item.index));
+            (item.index, result)
+        })
+        .collect();
+    in_source_order(
+        valid_places(&manifest.rejected).zip(valid).collect(),
+        invalid,
+    )
+}
+
+/// The results of the valid entries, in manifest order.
+fn evaluate_valid(manifest: &Manifest, input: &EvalInput<'_>) -> Vec<ItemResult> {
     if !manifest.is_supported() {
         return manifest
             .experiments

@@ -13,6 +13,10 @@
 //! | `filter-error: <message>` | the filter expression could not be evaluated |
 //! | `randomDeploy` | the client's random value for `keyname` is outside `[ge, lt)`, or the client has none |
 //!
+//! A flight validation rejected ([`FlightsIndex::rejected`]) gets `reason: "invalid: <first
+//! error>"` in its place in the index; its `id` is its studyname when readable, else
+//! `<file>#<index>` (the 0-based place in the list of flights).
+//!
 //! A client without a random value for the key name cannot be placed, so it does not fly
 //! (the client runtime draws and persists one per key name before evaluating).
 //! The random value is read from `facts.random_values`, then from the context's
@@ -23,29 +27,37 @@
 //! `facts.started_experiments`; without such a record the flight is being seen now, so a
 //! relative deadline has not passed.
 
-use super::{EvalInput, ItemResult};
+use super::{EvalInput, ItemResult, in_source_order, rejected_result, valid_places};
 use crate::context::filter_vars;
 use crate::model::testpilot::{Deadline, FilterList, Flight, FlightsIndex};
 use crate::sampling;
 use crate::value::Value;
 
-/// Evaluates every flight of the index, in index order.
+/// The `kind` of every [`ItemResult`] produced here.
+pub const KIND: &str = "flight";
+
+/// Evaluates every flight of the index, the rejected ones included, in index order.
 pub fn evaluate(index: &FlightsIndex, input: &EvalInput<'_>) -> Vec<ItemResult> {
-    index
-        .flights
+    let valid = index.flights.iter().map(|flight| {
+        let reason = reject_reason(flight, input);
+        ItemResult {
+            id: flight.studyname.clone(),
+            kind: KIND.to_owned(),
+            matched: reason.is_none(),
+            reason,
+            branch: None,
+            value: None,
+        }
+    });
+    let invalid = index
+        .rejected
         .iter()
-        .map(|flight| {
-            let reason = reject_reason(flight, input);
-            ItemResult {
-                id: flight.studyname.clone(),
-                kind: "flight".to_owned(),
-                matched: reason.is_none(),
-                reason,
-                branch: None,
-                value: None,
-            }
+        .map(|item| {
+            let result = rejected_result(item, KIND, || format!("{}#{}", item.file, item.index));
+            (item.index, result)
         })
-        .collect()
+        .collect();
+    in_source_order(valid_places(&index.rejected).zip(valid).collect(), invalid)
 }
 
 /// When the flight ends for this client: `None` for a deadline that cannot be represented.

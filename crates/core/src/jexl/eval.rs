@@ -456,12 +456,16 @@ fn stable_sample_array<'a>(items: &'a [Node], rate: &'a Node, env: &Env<'a>) -> 
         *slot = eval(item, env)?;
     }
     let rate = ops::to_number(&*eval(rate, env)?);
+    // `fraction_key`, not `fraction_to_key`: a NaN rate must give Firefox's text key, as in
+    // the general path.
     let key =
-        crate::sampling::fraction_to_key(rate).map_err(|e| error(format!("stableSample: {e}")))?;
+        crate::sampling::fraction_key(rate).map_err(|e| error(format!("stableSample: {e}")))?;
     let refs = values.each_ref().map(|v| &**v);
     let hash =
         crate::sampling::truncated_hash_of_array(refs.get(..items.len()).unwrap_or_default());
-    Ok(Cow::Owned(Value::Bool(hash < key)))
+    Ok(Cow::Owned(Value::Bool(
+        crate::sampling::SampleKey::of_hash(hash) < key,
+    )))
 }
 
 /// Whether `node` always evaluates to a boolean (or fails), so that its value is its

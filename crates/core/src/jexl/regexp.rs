@@ -1,464 +1,949 @@
-//! JavaScript regular expressions (for `regExpMatch`) on top of the `regex` crate.
+//! JavaScript regular expressions for `regExpMatch`: `new RegExp(pattern, flags)` and
+//! `String.prototype.match`, on the `regress` engine (ECMAScript syntax and backtracking
+//! semantics: backreferences, lookaround, named groups, lazy quantifiers).
 //!
-//! The pattern is translated: `\d \w \s \b` and `.` get their JavaScript (ASCII / JS
-//! whitespace / no line terminators) meaning, `[]` and `[^]` work, a `{` that is not a
-//! quantifier is literal, and unknown escapes are identity escapes. Features the `regex`
-//! crate cannot express (backreferences, lookaround) are reported as errors, which turn into
-//! evaluation errors rather than silently different results.
+//! JavaScript strings are UTF-16. With the `u` or `v` flag a pattern and its subject are
+//! sequences of code points, and `regress` reads them as such. Without it they are sequences
+//! of UTF-16 code units (`.` matches half of an emoji) with the Annex B grammar, and a few
+//! corners of `regress` differ from JavaScript there (`\u{61}` is `u` repeated 61 times,
+//! `\uD83D\uDE00` is two units, and case-insensitive matching compares `Canonicalize`, the
+//! single-unit upper case, *except* that a non-ASCII unit never matches an ASCII one: `ſ` is
+//! not `s`, and the Kelvin sign is not `k`). So a pattern without `u` is first rewritten by
+//! [`Rewriter`]: every escape that denotes a character becomes that code unit, every class
+//! becomes its explicit set of units, and with `i` both sides are canonicalized here (pattern
+//! units and classes when compiling, the subject when matching) and `regress` matches exactly.
+//!
+//! The grammar is ES2024's, like the differential oracle's (Node 20): the ES2025 additions
+//! (pattern modifiers `(?i:…)` and duplicate group names) are syntax errors.
+//!
+//! `regress` backtracks, as JavaScript engines do, so a pathological pattern can take
+//! exponential time here as in Firefox. Its parser bounds nesting (255 groups deep), so deep
+//! patterns are errors rather than stack overflows.
 
-use std::fmt::Write as _;
-
-use regex::{Regex, RegexBuilder};
+use std::borrow::Cow;
+use std::ops::Range;
 
 use crate::value::Value;
-
-/// The characters of JavaScript's `\s`, as the body of a `regex` class.
-const JS_SPACE: &str = r"\t\n\x0B\x0C\r \x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}\x{FEFF}";
-const JS_WORD: &str = "0-9A-Za-z_";
-const JS_DIGIT: &str = "0-9";
 
 /// A compiled JavaScript regular expression.
 #[derive(Debug, Clone)]
 pub(crate) struct JsRegex {
-    regex: Regex,
+    regex: regress::Regex,
     global: bool,
     sticky: bool,
+    mode: Mode,
 }
 
+/// How the subject is presented to the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// `u` or `v`: code points, so UTF-8 text as it is.
+    CodePoints,
+    /// UTF-16 code units.
+    Units,
+    /// UTF-16 code units, canonicalized (`i` without `u`).
+    FoldedUnits,
+}
+
+#[derive(Default)]
 struct Flags {
     global: bool,
-    ignore_case: bool,
-    multiline: bool,
-    dot_all: bool,
-    unicode: bool,
     sticky: bool,
+    engine: regress::Flags,
 }
 
+/// The flags of `new RegExp(pattern, flags)`: each at most once, from `dgimsuvy`, and not both
+/// `u` and `v`; anything else is a `SyntaxError`.
 fn parse_flags(flags: &str) -> Result<Flags, String> {
-    let mut f = Flags {
-        global: false,
-        ignore_case: false,
-        multiline: false,
-        dot_all: false,
-        unicode: false,
-        sticky: false,
-    };
-    let mut seen = String::new();
+    let invalid = || format!("invalid regular expression flags '{flags}'");
+    let mut f = Flags::default();
+    let mut seen = [false; 8];
     for c in flags.chars() {
-        if seen.contains(c) {
-            return Err(format!("invalid regular expression flags '{flags}'"));
+        let slot = "dgimsuvy".find(c).ok_or_else(invalid)?;
+        match seen.get_mut(slot) {
+            Some(done) if !*done => *done = true,
+            _ => return Err(invalid()),
         }
-        seen.push(c);
         match c {
             'g' => f.global = true,
-            'i' => f.ignore_case = true,
-            'm' => f.multiline = true,
-            's' => f.dot_all = true,
-            'u' | 'v' => {
-                if f.unicode {
-                    return Err(format!("invalid regular expression flags '{flags}'"));
-                }
-                f.unicode = true;
+            'i' => f.engine.icase = true,
+            'm' => f.engine.multiline = true,
+            's' => f.engine.dot_all = true,
+            'u' => f.engine.unicode = true,
+            // `regress` applies the `u` rules only with `unicode` set; `v` includes them.
+            'v' => {
+                f.engine.unicode_sets = true;
+                f.engine.unicode = true;
             }
             'y' => f.sticky = true,
-            'd' => {}
-            _ => return Err(format!("invalid regular expression flags '{flags}'")),
+            // `d` only adds match indices, which `match` results do not show.
+            _ => {}
         }
+    }
+    if seen.get(5) == Some(&true) && seen.get(6) == Some(&true) {
+        return Err(invalid());
     }
     Ok(f)
 }
 
-fn push_literal(out: &mut String, c: char) {
-    if c.is_ascii_alphanumeric() || !c.is_ascii() && !c.is_whitespace() {
-        out.push(c);
-    } else {
-        let _ = write!(out, "\\x{{{:X}}}", c as u32);
+const fn unit(c: char) -> u16 {
+    c as u16
+}
+
+/// JavaScript's `Canonicalize(ch)` for case-insensitive matching without `u`: the upper case
+/// of the unit if that is a single unit, unless it would turn a non-ASCII unit into ASCII.
+fn canonicalize(u: u16) -> u16 {
+    if u < 0x80 {
+        return u16::from((u as u8).to_ascii_uppercase());
+    }
+    let Some(c) = char::from_u32(u32::from(u)) else {
+        return u; // a surrogate
+    };
+    let mut upper = c.to_uppercase();
+    match (upper.next(), upper.next()) {
+        (Some(single), None) => match u16::try_from(u32::from(single)) {
+            Ok(cu) if cu >= 0x80 => cu,
+            _ => u,
+        },
+        _ => u,
     }
 }
 
-struct Translator<'a> {
-    chars: Vec<char>,
-    i: usize,
-    out: String,
-    flags: &'a Flags,
-}
+/// JavaScript's WhiteSpace and LineTerminator (`\s`), the same set as the lexer's
+/// [`is_js_space`](super::lexer::is_js_space).
+const JS_SPACE_RANGES: &[(u16, u16)] = &[
+    (0x09, 0x0D),
+    (0x20, 0x20),
+    (0xA0, 0xA0),
+    (0x1680, 0x1680),
+    (0x2000, 0x200A),
+    (0x2028, 0x2029),
+    (0x202F, 0x202F),
+    (0x205F, 0x205F),
+    (0x3000, 0x3000),
+    (0xFEFF, 0xFEFF),
+];
 
-type Tr<T> = Result<T, String>;
+/// A set of UTF-16 code units (a character class without `u`).
+struct UnitSet(Vec<u64>);
 
-impl Translator<'_> {
-    fn peek(&self) -> Option<char> {
-        self.chars.get(self.i).copied()
+impl UnitSet {
+    fn new() -> UnitSet {
+        UnitSet(vec![0; 1024])
     }
 
-    fn peek_at(&self, k: usize) -> Option<char> {
-        self.chars.get(self.i + k).copied()
-    }
-
-    fn hex(&self, from: usize, len: usize) -> Option<u32> {
-        let mut v = 0;
-        for k in 0..len {
-            v = v * 16 + self.chars.get(from + k)?.to_digit(16)?;
+    fn insert(&mut self, u: u16) {
+        if let Some(word) = self.0.get_mut(usize::from(u) / 64) {
+            *word |= 1 << (u % 64);
         }
-        Some(v)
     }
 
-    /// Reads the escape after a `\` (at `self.i`), returning a literal character if it is one;
-    /// class escapes are written directly (`in_class` selects the form).
-    fn escape(&mut self, in_class: bool) -> Tr<Option<char>> {
-        let Some(c) = self.peek() else {
+    fn insert_range(&mut self, lo: u16, hi: u16) {
+        for u in lo..=hi {
+            self.insert(u);
+        }
+    }
+
+    fn union(&mut self, other: &UnitSet) {
+        for (a, b) in self.0.iter_mut().zip(&other.0) {
+            *a |= b;
+        }
+    }
+
+    fn complement(mut self) -> UnitSet {
+        for word in &mut self.0 {
+            *word = !*word;
+        }
+        self
+    }
+
+    fn units(&self) -> impl Iterator<Item = u16> + '_ {
+        self.0
+            .iter()
+            .enumerate()
+            .filter(|(_, word)| **word != 0)
+            .flat_map(|(i, &word)| {
+                (0..64u16)
+                    .filter(move |bit| word & (1 << bit) != 0)
+                    .filter_map(move |bit| u16::try_from(i * 64).ok().map(|base| base + bit))
+            })
+    }
+
+    /// The set of canonicalized members.
+    fn canonicalized(&self) -> UnitSet {
+        let mut out = UnitSet::new();
+        for u in self.units() {
+            out.insert(canonicalize(u));
+        }
+        out
+    }
+
+    /// `\d \D \s \S \w \W`.
+    fn class_escape(letter: u16) -> UnitSet {
+        let mut set = UnitSet::new();
+        match letter | 0x20 {
+            0x64 => set.insert_range(unit('0'), unit('9')),
+            0x73 => {
+                for &(lo, hi) in JS_SPACE_RANGES {
+                    set.insert_range(lo, hi);
+                }
+            }
+            _ => {
+                set.insert_range(unit('a'), unit('z'));
+                set.insert_range(unit('A'), unit('Z'));
+                set.insert_range(unit('0'), unit('9'));
+                set.insert(unit('_'));
+            }
+        }
+        if letter < 0x60 { set.complement() } else { set }
+    }
+}
+
+/// What `scan` learns about a pattern before it is read for real.
+struct Scan {
+    /// Capturing groups, which decide whether `\2` is a backreference or an octal escape.
+    capturing: usize,
+    /// Whether there is a named group, which makes `\k` a named backreference.
+    named: bool,
+}
+
+/// Counts groups and rejects what ES2024 rejects and `regress` accepts (modifiers, duplicate
+/// group names). `nested_classes` is the `v` flag.
+fn scan(units: &[u16], nested_classes: bool) -> Result<Scan, String> {
+    let mut result = Scan {
+        capturing: 0,
+        named: false,
+    };
+    let mut names: Vec<&[u16]> = Vec::new();
+    let mut classes = 0usize;
+    let mut i = 0;
+    let at = |k: usize| units.get(k).copied();
+    while let Some(u) = at(i) {
+        i += 1;
+        if u == unit('\\') {
+            i += 1;
+        } else if u == unit('[') && (classes == 0 || nested_classes) {
+            classes += 1;
+        } else if u == unit(']') && classes > 0 {
+            classes -= 1;
+        } else if u == unit('(') && classes == 0 {
+            if at(i) != Some(unit('?')) {
+                result.capturing += 1;
+            } else {
+                match (at(i + 1), at(i + 2)) {
+                    (Some(c), _) if c == unit(':') || c == unit('=') || c == unit('!') => {}
+                    (Some(c), Some(d)) if c == unit('<') && (d == unit('=') || d == unit('!')) => {}
+                    (Some(c), _) if c == unit('<') => {
+                        let start = i + 2;
+                        let len = units
+                            .get(start..)
+                            .and_then(|rest| rest.iter().position(|&x| x == unit('>')))
+                            .ok_or("invalid capture group name")?;
+                        let name = units.get(start..start + len).unwrap_or_default();
+                        if names.contains(&name) {
+                            return Err("duplicate capture group name".into());
+                        }
+                        names.push(name);
+                        result.capturing += 1;
+                        result.named = true;
+                    }
+                    _ => return Err("invalid group".into()),
+                }
+            }
+        }
+    }
+    Ok(result)
+}
+
+/// An escape sequence, read after its backslash.
+enum Escape {
+    /// A character (a code unit).
+    Unit(u16),
+    /// `\d \D \s \S \w \W` (the letter).
+    Class(u16),
+    /// `\b` or `\B` outside a class (the letter).
+    Assertion(u16),
+    /// `\1`: a backreference.
+    Backreference(usize),
+    /// `\k<name>` (the units, `k` to `>`).
+    Named(Range<usize>),
+    /// `\c` not followed by a control letter: the backslash is a literal, the `c` is read next.
+    Backslash,
+}
+
+/// Rewrites a pattern without `u` (as UTF-16 units) into one `regress` reads exactly as
+/// JavaScript's Annex B grammar does; with `fold`, canonicalizes its characters and classes.
+struct Rewriter<'a> {
+    units: &'a [u16],
+    i: usize,
+    out: Vec<u32>,
+    scan: &'a Scan,
+    fold: bool,
+}
+
+fn is_syntax(u: u16) -> bool {
+    u < 0x80 && b"^$\\.*+?()[]{}|/".contains(&(u as u8))
+}
+
+fn is_hex(u: u16) -> Option<u16> {
+    char::from_u32(u32::from(u))
+        .and_then(|c| c.to_digit(16))
+        .and_then(|d| u16::try_from(d).ok())
+}
+
+fn digit(u: Option<u16>, radix: u32) -> Option<u16> {
+    u.and_then(|u| char::from_u32(u32::from(u)))
+        .and_then(|c| c.to_digit(radix))
+        .and_then(|d| u16::try_from(d).ok())
+}
+
+impl Rewriter<'_> {
+    fn at(&self, k: usize) -> Option<u16> {
+        self.units.get(self.i + k).copied()
+    }
+
+    fn push_str(&mut self, s: &str) {
+        self.out.extend(s.chars().map(u32::from));
+    }
+
+    fn hex(&self, from: usize, len: usize) -> Option<u16> {
+        (0..len).try_fold(0u16, |acc, k| {
+            Some(acc * 16 + is_hex(self.units.get(from + k).copied()?)?)
+        })
+    }
+
+    /// A character outside a class.
+    fn literal(&mut self, u: u16) {
+        let u = if self.fold { canonicalize(u) } else { u };
+        if is_syntax(u) {
+            self.out.push(u32::from('\\'));
+        }
+        self.out.push(u32::from(u));
+    }
+
+    /// A character inside a class.
+    fn class_atom(&mut self, u: u16) {
+        if u < 0x80 && b"\\]^[-".contains(&(u as u8)) {
+            self.out.push(u32::from('\\'));
+        }
+        self.out.push(u32::from(u));
+    }
+
+    /// Reads an escape; `self.i` is just past the backslash.
+    fn escape(&mut self, in_class: bool) -> Result<Escape, String> {
+        let Some(c) = self.at(0) else {
             return Err("\\ at end of pattern".into());
         };
-        self.i += 1;
-        let class = |body: &str, negated: bool| {
-            if in_class {
-                if negated {
-                    format!("[^{body}]")
-                } else {
-                    body.to_owned()
-                }
-            } else if negated {
-                format!("[^{body}]")
-            } else {
-                format!("[{body}]")
-            }
-        };
-        let written = match c {
-            'd' => class(JS_DIGIT, false),
-            'D' => class(JS_DIGIT, true),
-            'w' => class(JS_WORD, false),
-            'W' => class(JS_WORD, true),
-            's' => class(JS_SPACE, false),
-            'S' => class(JS_SPACE, true),
-            'b' if in_class => return Ok(Some('\u{8}')),
-            'b' => r"(?-u:\b)".to_owned(),
-            'B' if in_class => return Ok(Some('B')),
-            'B' => r"(?-u:\B)".to_owned(),
-            't' => return Ok(Some('\t')),
-            'n' => return Ok(Some('\n')),
-            'v' => return Ok(Some('\u{B}')),
-            'f' => return Ok(Some('\u{C}')),
-            'r' => return Ok(Some('\r')),
-            '0' if !self.peek().is_some_and(|d| d.is_ascii_digit()) => return Ok(Some('\0')),
-            '0'..='9' if !in_class => {
-                return Err("backreferences and octal escapes are not supported".into());
-            }
-            '0'..='9' => return Err("octal escapes are not supported".into()),
-            'c' => match self.peek() {
-                Some(l) if l.is_ascii_alphabetic() => {
-                    self.i += 1;
-                    return Ok(char::from_u32(l as u32 % 32));
-                }
-                _ => {
-                    if self.flags.unicode {
-                        return Err("invalid escape \\c".into());
+        let simple = |u: u16| Some(Escape::Unit(u));
+        let found = match char::from_u32(u32::from(c)).unwrap_or('\u{FFFD}') {
+            'd' | 'D' | 's' | 'S' | 'w' | 'W' => Some(Escape::Class(c)),
+            'b' if in_class => simple(0x08),
+            'b' | 'B' if !in_class => Some(Escape::Assertion(c)),
+            'f' => simple(0x0C),
+            'n' => simple(0x0A),
+            'r' => simple(0x0D),
+            't' => simple(0x09),
+            'v' => simple(0x0B),
+            'c' => {
+                let next = self.at(1).and_then(|n| char::from_u32(u32::from(n)));
+                match next {
+                    Some(l)
+                        if l.is_ascii_alphabetic()
+                            || (in_class && (l.is_ascii_digit() || l == '_')) =>
+                    {
+                        self.i += 2;
+                        return Ok(Escape::Unit(unit(l) % 32));
                     }
-                    self.i -= 1;
-                    return Ok(Some('\\'));
+                    _ => return Ok(Escape::Backslash),
                 }
-            },
-            'x' => match self.hex(self.i, 2) {
+            }
+            'x' => match self.hex(self.i + 1, 2) {
                 Some(v) => {
-                    self.i += 2;
-                    return Ok(char::from_u32(v));
+                    self.i += 3;
+                    return Ok(Escape::Unit(v));
                 }
-                None if self.flags.unicode => return Err("invalid escape \\x".into()),
-                None => return Ok(Some('x')),
+                None => simple(c),
             },
-            'u' => return self.unicode_escape(),
-            'p' | 'P' if self.flags.unicode => {
-                let close = self.chars[self.i..]
-                    .iter()
-                    .position(|&ch| ch == '}')
-                    .ok_or("invalid property escape")?;
-                if self.peek() != Some('{') {
-                    return Err("invalid property escape".into());
+            'u' => match self.hex(self.i + 1, 4) {
+                Some(v) => {
+                    self.i += 5;
+                    return Ok(Escape::Unit(v));
                 }
-                let body: String = self.chars[self.i + 1..self.i + close].iter().collect();
-                self.i += close + 1;
-                format!("\\{c}{{{body}}}")
-            }
-            'k' if self.flags.unicode || self.chars.iter().collect::<String>().contains("(?<") => {
-                return Err("named backreferences are not supported".into());
-            }
-            other => {
-                if self.flags.unicode && other.is_ascii_alphanumeric() {
-                    return Err(format!("invalid escape \\{other}"));
+                None => simple(c),
+            },
+            '0'..='9' => return Ok(self.decimal_escape(in_class)),
+            'k' if self.scan.named => {
+                if in_class || self.at(1) != Some(unit('<')) {
+                    return Err("invalid named reference".into());
                 }
-                return Ok(Some(other));
+                let start = self.i;
+                let len = self
+                    .units
+                    .get(start..)
+                    .and_then(|rest| rest.iter().position(|&x| x == unit('>')))
+                    .ok_or("invalid named reference")?;
+                self.i += len + 1;
+                return Ok(Escape::Named(start..start + len + 1));
             }
+            _ => simple(c),
         };
-        self.out.push_str(&written);
-        Ok(None)
+        self.i += 1;
+        found.ok_or_else(|| "invalid escape".into())
     }
 
-    fn unicode_escape(&mut self) -> Tr<Option<char>> {
-        if self.flags.unicode && self.peek() == Some('{') {
-            let close = self.chars[self.i..]
-                .iter()
-                .position(|&ch| ch == '}')
-                .ok_or("invalid unicode escape")?;
-            let digits: String = self.chars[self.i + 1..self.i + close].iter().collect();
-            let v = u32::from_str_radix(&digits, 16).map_err(|_| "invalid unicode escape")?;
-            self.i += close + 1;
-            return char::from_u32(v)
-                .map(Some)
-                .ok_or_else(|| "unicode escape is not a scalar value".into());
-        }
-        let Some(v) = self.hex(self.i, 4) else {
-            if self.flags.unicode {
-                return Err("invalid unicode escape".into());
+    /// `\` followed by a digit: a backreference if it names an existing group (outside
+    /// classes), else a legacy octal escape (`\8` and `\9` are the digits themselves).
+    fn decimal_escape(&mut self, in_class: bool) -> Escape {
+        let first = self.at(0).unwrap_or(unit('0'));
+        if !in_class && first != unit('0') {
+            let mut n = 0usize;
+            let mut len = 0;
+            while let Some(d) = digit(self.at(len), 10) {
+                n = n.saturating_mul(10).saturating_add(usize::from(d));
+                len += 1;
             }
-            return Ok(Some('u'));
-        };
-        self.i += 4;
-        if (0xD800..0xDC00).contains(&v)
-            && self.peek() == Some('\\')
-            && self.peek_at(1) == Some('u')
-            && let Some(low) = self.hex(self.i + 2, 4)
-            && (0xDC00..0xE000).contains(&low)
-        {
-            self.i += 6;
-            let cp = 0x10000 + ((v - 0xD800) << 10) + (low - 0xDC00);
-            return Ok(char::from_u32(cp));
+            if n <= self.scan.capturing {
+                self.i += len;
+                return Escape::Backreference(n);
+            }
         }
-        char::from_u32(v)
-            .map(Some)
-            .ok_or_else(|| "lone surrogates are not supported".into())
+        self.i += 1;
+        let Some(mut value) = digit(Some(first), 8) else {
+            return Escape::Unit(first); // `\8`, `\9`
+        };
+        let more = if value <= 3 { 2 } else { 1 };
+        for _ in 0..more {
+            match digit(self.at(0), 8) {
+                Some(d) => {
+                    value = value * 8 + d;
+                    self.i += 1;
+                }
+                None => break,
+            }
+        }
+        Escape::Unit(value)
     }
 
-    fn class(&mut self) -> Tr<()> {
-        // `self.i` is just past `[`.
-        let negated = self.peek() == Some('^');
+    /// One class atom: a unit or a class escape; `None` at the closing `]`.
+    fn class_member(&mut self) -> Result<Option<Result<u16, UnitSet>>, String> {
+        let Some(u) = self.at(0) else {
+            return Err("unterminated character class".into());
+        };
+        self.i += 1;
+        if u == unit(']') {
+            return Ok(None);
+        }
+        if u != unit('\\') {
+            return Ok(Some(Ok(u)));
+        }
+        Ok(Some(match self.escape(true)? {
+            Escape::Unit(v) => Ok(v),
+            Escape::Class(letter) => Err(UnitSet::class_escape(letter)),
+            Escape::Backslash => Ok(unit('\\')),
+            Escape::Assertion(_) | Escape::Backreference(_) | Escape::Named(_) => {
+                return Err("invalid class escape".into());
+            }
+        }))
+    }
+
+    /// A character class; `self.i` is just past `[`.
+    fn class(&mut self) -> Result<(), String> {
+        let negated = self.at(0) == Some(unit('^'));
         if negated {
             self.i += 1;
         }
-        if self.peek() == Some(']') {
-            self.i += 1;
-            // `[]` matches nothing, `[^]` matches anything.
-            self.out.push_str(if negated {
-                r"[\x{0}-\x{10FFFF}]"
-            } else {
-                r"[^\x{0}-\x{10FFFF}]"
-            });
-            return Ok(());
-        }
-        self.out.push('[');
-        if negated {
-            self.out.push('^');
-        }
-        loop {
-            let Some(c) = self.peek() else {
-                return Err("unterminated character class".into());
-            };
-            self.i += 1;
-            let atom = match c {
-                ']' => break,
-                '\\' => self.escape(true)?,
-                other => Some(other),
-            };
-            let Some(low) = atom else { continue };
-            // A range `low-high` (a `-` before `]` or after a class escape is literal).
-            if self.peek() == Some('-') && self.peek_at(1).is_some_and(|n| n != ']') {
-                let save = (self.i, self.out.len());
-                self.i += 1;
-                let high = match self.peek() {
-                    Some('\\') => {
-                        self.i += 1;
-                        self.escape(true)?
-                    }
-                    Some(h) => {
-                        self.i += 1;
-                        Some(h)
-                    }
-                    None => None,
-                };
-                match high {
-                    Some(high) if high >= low => {
-                        push_literal(&mut self.out, low);
-                        self.out.push('-');
-                        push_literal(&mut self.out, high);
-                    }
-                    Some(_) => return Err("range out of order in character class".into()),
-                    None if self.flags.unicode => {
-                        return Err("invalid character class range".into());
-                    }
-                    None => {
-                        // `[a-\d]`: in Annex B the `-` is literal. The class escape has been
-                        // written already; add the two literals before it.
-                        let written = self.out.split_off(save.1);
-                        push_literal(&mut self.out, low);
-                        push_literal(&mut self.out, '-');
-                        self.out.push_str(&written);
-                    }
+        let mut set = UnitSet::new();
+        while let Some(member) = self.class_member()? {
+            let low = match member {
+                Ok(low) => low,
+                Err(class) => {
+                    // `[\d-z]`: in Annex B a class escape next to `-` is no range.
+                    set.union(&class);
+                    continue;
                 }
+            };
+            let is_range =
+                self.at(0) == Some(unit('-')) && self.at(1).is_some_and(|n| n != unit(']'));
+            if !is_range {
+                set.insert(low);
                 continue;
             }
-            push_literal(&mut self.out, low);
+            self.i += 1;
+            match self.class_member()? {
+                Some(Ok(high)) if high >= low => set.insert_range(low, high),
+                Some(Ok(_)) => return Err("range out of order in character class".into()),
+                Some(Err(class)) => {
+                    set.insert(low);
+                    set.insert(unit('-'));
+                    set.union(&class);
+                }
+                None => return Err("unterminated character class".into()),
+            }
         }
-        self.out.push(']');
+        if self.fold {
+            set = set.canonicalized();
+        }
+        self.out.push(u32::from('['));
+        if negated {
+            self.out.push(u32::from('^'));
+        }
+        let mut run: Option<(u16, u16)> = None;
+        for u in set.units().map(Some).chain([None]) {
+            match (run, u) {
+                (Some((lo, hi)), Some(u)) if u32::from(u) == u32::from(hi) + 1 => {
+                    run = Some((lo, u));
+                }
+                (previous, next) => {
+                    if let Some((lo, hi)) = previous {
+                        self.class_atom(lo);
+                        if hi > lo {
+                            if hi > lo + 1 {
+                                self.out.push(u32::from('-'));
+                            }
+                            self.class_atom(hi);
+                        }
+                    }
+                    run = next.map(|u| (u, u));
+                }
+            }
+        }
+        self.out.push(u32::from(']'));
         Ok(())
     }
 
-    /// The length of a `{n}`, `{n,}` or `{n,m}` quantifier whose `{` is at `start`.
-    fn quantifier_len(&self, start: usize) -> Option<usize> {
-        let mut k = start + 1;
+    /// After a `{` (at `self.i - 1`): the length of the rest of a `{n}`, `{n,}` or `{n,m}`
+    /// quantifier, if it is one (else the `{` is a literal, in Annex B).
+    fn quantifier_len(&self) -> Option<usize> {
         let digits = |k: &mut usize| {
             let start = *k;
-            while self.chars.get(*k).is_some_and(char::is_ascii_digit) {
+            while digit(self.at(*k), 10).is_some() {
                 *k += 1;
             }
             *k > start
         };
+        let mut k = 0;
         if !digits(&mut k) {
             return None;
         }
-        if self.chars.get(k) == Some(&',') {
+        if self.at(k) == Some(unit(',')) {
             k += 1;
             digits(&mut k);
         }
-        (self.chars.get(k) == Some(&'}')).then_some(k + 1 - start)
+        (self.at(k) == Some(unit('}'))).then_some(k + 1)
     }
 
-    fn translate(mut self) -> Tr<String> {
-        while let Some(c) = self.peek() {
+    fn rewrite(mut self) -> Result<Vec<u32>, String> {
+        while let Some(u) = self.at(0) {
             self.i += 1;
-            match c {
-                '\\' => {
-                    if let Some(lit) = self.escape(false)? {
-                        push_literal(&mut self.out, lit);
+            match char::from_u32(u32::from(u)).unwrap_or('\u{FFFD}') {
+                '\\' => match self.escape(false)? {
+                    Escape::Unit(v) => self.literal(v),
+                    Escape::Class(letter) | Escape::Assertion(letter) => {
+                        // Case-insensitive or not, these mean the same on canonical units.
+                        self.out.extend([u32::from('\\'), u32::from(letter)]);
                     }
-                }
-                '.' => self.out.push_str(if self.flags.dot_all {
-                    r"[\x{0}-\x{10FFFF}]"
-                } else {
-                    r"[^\n\r\x{2028}\x{2029}]"
-                }),
+                    Escape::Backreference(n) => {
+                        // Grouped, so that a digit after it is not read as part of it.
+                        self.push_str(&format!("(?:\\{n})"));
+                    }
+                    Escape::Named(range) => {
+                        self.out.push(u32::from('\\'));
+                        let name = self.units.get(range).unwrap_or_default();
+                        self.out.extend(name.iter().copied().map(u32::from));
+                    }
+                    Escape::Backslash => self.literal(unit('\\')),
+                },
                 '[' => self.class()?,
                 '(' => {
-                    if self.peek() == Some('?') {
-                        match (self.peek_at(1), self.peek_at(2)) {
-                            (Some(':'), _) => {
-                                self.i += 2;
-                                self.out.push_str("(?:");
-                            }
-                            (Some('=' | '!'), _) | (Some('<'), Some('=' | '!')) => {
-                                return Err("lookaround assertions are not supported".into());
-                            }
-                            (Some('<'), _) => {
-                                self.i += 2;
-                                self.out.push_str("(?P<");
-                                while let Some(ch) = self.peek() {
-                                    self.i += 1;
-                                    if ch == '>' {
-                                        break;
-                                    }
-                                    if !(ch.is_ascii_alphanumeric() || ch == '_' || ch == '$') {
-                                        return Err("unsupported group name".into());
-                                    }
-                                    self.out.push(ch);
-                                }
-                                self.out.push('>');
-                            }
-                            _ => return Err("invalid group".into()),
-                        }
-                    } else {
-                        self.out.push('(');
+                    self.out.push(u32::from('('));
+                    if self.at(0) == Some(unit('?')) {
+                        // `scan` has checked the group syntax; copy up to the name's end.
+                        let named = self.at(1) == Some(unit('<'))
+                            && !matches!(self.at(2), Some(c) if c == unit('=') || c == unit('!'));
+                        let len = if named {
+                            self.units
+                                .get(self.i..)
+                                .and_then(|rest| rest.iter().position(|&x| x == unit('>')))
+                                .map_or(2, |p| p + 1)
+                        } else if self.at(1) == Some(unit('<')) {
+                            3
+                        } else {
+                            2
+                        };
+                        let head = self.units.get(self.i..self.i + len).unwrap_or_default();
+                        self.out.extend(head.iter().copied().map(u32::from));
+                        self.i += len;
                     }
                 }
-                '{' => match self.quantifier_len(self.i - 1) {
+                '{' => match self.quantifier_len() {
                     Some(len) => {
-                        let q: String = self.chars[self.i - 1..self.i - 1 + len].iter().collect();
-                        self.i += len - 1;
-                        self.out.push_str(&q);
+                        self.out.push(u32::from(u));
+                        let rest = self.units.get(self.i..self.i + len).unwrap_or_default();
+                        self.out.extend(rest.iter().copied().map(u32::from));
+                        self.i += len;
                     }
-                    None if self.flags.unicode => return Err("lone quantifier brackets".into()),
-                    None => push_literal(&mut self.out, '{'),
+                    None => self.literal(u),
                 },
-                '}' | ']' => {
-                    if self.flags.unicode {
-                        return Err("lone quantifier brackets".into());
-                    }
-                    push_literal(&mut self.out, c);
-                }
-                ')' | '*' | '+' | '?' | '|' | '^' | '$' => self.out.push(c),
-                other => push_literal(&mut self.out, other),
+                '^' | '$' | '.' | '|' | ')' | '*' | '+' | '?' => self.out.push(u32::from(u)),
+                _ => self.literal(u),
             }
         }
         Ok(self.out)
     }
 }
 
+/// With `u` (or `v`) and `i`, `\W` excludes `ſ` and the Kelvin sign, which fold to word
+/// characters; inside a class `regress` keeps them and then adds their case variants (`s`,
+/// `k`). This writes such a `\W` out as the explicit set (whose case closure adds nothing).
+fn unicode_icase_classes(pattern: &str, nested_classes: bool) -> Cow<'_, str> {
+    const NON_WORD: &str = r"\u{0}-\u{2F}\u{3A}-\u{40}\u{5B}-\u{5E}\u{60}\u{7B}-\u{17E}\u{180}-\u{2129}\u{212B}-\u{10FFFF}";
+    if !pattern.contains(r"\W") {
+        return Cow::Borrowed(pattern);
+    }
+    let mut out = String::with_capacity(pattern.len() + NON_WORD.len());
+    let mut classes = 0usize;
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some('W') if classes > 0 => {
+                    if nested_classes {
+                        out.push('[');
+                    }
+                    out.push_str(NON_WORD);
+                    if nested_classes {
+                        out.push(']');
+                    }
+                }
+                Some(next) => {
+                    out.push(c);
+                    out.push(next);
+                }
+                None => out.push(c),
+            },
+            '[' if classes == 0 || nested_classes => {
+                classes += 1;
+                out.push(c);
+            }
+            ']' if classes > 0 => {
+                classes -= 1;
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Whether `s` has a character outside the Basic Multilingual Plane (two UTF-16 units).
+fn has_astral(s: &str) -> bool {
+    // Exactly those characters take four bytes in UTF-8, with a lead byte from 0xF0.
+    s.bytes().any(|b| b >= 0xF0)
+}
+
+/// The subject of a match, as the engine searches it.
+enum Subject<'s> {
+    /// UTF-8 text: with `u`, or when every character is one UTF-16 unit. `search` is what the
+    /// engine sees (ASCII text upper-cased with `i` and without `u`), `text` what results are
+    /// cut from; their byte offsets agree.
+    Text { search: Cow<'s, str>, text: &'s str },
+    /// UTF-16 units: `search` (canonicalized with `i`; `None` when it is `text`) and `text`.
+    Units {
+        search: Option<Vec<u16>>,
+        text: Vec<u16>,
+    },
+}
+
+impl Subject<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Subject::Text { search, .. } => search.len(),
+            Subject::Units { text, .. } => text.len(),
+        }
+    }
+
+    fn text(&self, range: Range<usize>) -> Value {
+        match self {
+            Subject::Text { text, .. } => text.get(range).map_or(Value::Undefined, Value::string),
+            Subject::Units { text, .. } => text.get(range).map_or(Value::Undefined, |u| {
+                Value::string(&String::from_utf16_lossy(u))
+            }),
+        }
+    }
+
+    /// `AdvanceStringIndex` past an empty match: one unit, or one code point with `u` (UTF-8
+    /// text is only used without `u` when every character is one unit).
+    fn advance(&self, index: usize) -> usize {
+        match self {
+            Subject::Text { search, .. } => {
+                index
+                    + search
+                        .get(index..)
+                        .and_then(|rest| rest.chars().next())
+                        .map_or(1, char::len_utf8)
+            }
+            Subject::Units { .. } => index + 1,
+        }
+    }
+}
+
 impl JsRegex {
     /// `new RegExp(pattern, flags)`.
     pub(crate) fn new(pattern: &str, flags: &str) -> Result<JsRegex, String> {
-        let flags = parse_flags(flags)?;
-        let mut prefix = String::new();
-        if flags.ignore_case {
-            prefix.push_str("(?i)");
-        }
-        if flags.multiline {
-            prefix.push_str("(?m)");
-        }
-        let body = Translator {
-            chars: pattern.chars().collect(),
-            i: 0,
-            out: prefix,
-            flags: &flags,
-        }
-        .translate()
-        .map_err(|e| format!("invalid regular expression /{pattern}/: {e}"))?;
-        let regex = RegexBuilder::new(&body)
-            .size_limit(1 << 20)
-            .dfa_size_limit(1 << 20)
-            .build()
-            .map_err(|e| format!("unsupported regular expression /{pattern}/: {e}"))?;
+        let invalid = |e: String| format!("invalid regular expression /{pattern}/: {e}");
+        let mut flags = parse_flags(flags)?;
+        let units: Vec<u16> = pattern.encode_utf16().collect();
+        let scanned = scan(&units, flags.engine.unicode_sets).map_err(invalid)?;
+        let (compiled, mode) = if flags.engine.unicode {
+            let pattern = if flags.engine.icase {
+                unicode_icase_classes(pattern, flags.engine.unicode_sets)
+            } else {
+                Cow::Borrowed(pattern)
+            };
+            (
+                regress::Regex::with_flags(&pattern, flags.engine),
+                Mode::CodePoints,
+            )
+        } else {
+            let fold = flags.engine.icase;
+            // Case-insensitivity is done by canonicalizing both sides (see the module docs).
+            flags.engine.icase = false;
+            let rewritten = Rewriter {
+                units: &units,
+                i: 0,
+                out: Vec::with_capacity(units.len()),
+                scan: &scanned,
+                fold,
+            }
+            .rewrite()
+            .map_err(invalid)?;
+            let mode = if fold { Mode::FoldedUnits } else { Mode::Units };
+            (
+                regress::Regex::from_unicode(rewritten.iter().copied(), flags.engine),
+                mode,
+            )
+        };
+        let regex = compiled.map_err(|e| invalid(e.to_string()))?;
         Ok(JsRegex {
             regex,
             global: flags.global,
             sticky: flags.sticky,
+            mode,
         })
     }
 
-    /// `string.match(regex)`: all matches with `g`, else the first match and its groups;
-    /// `null` when nothing matches.
+    /// The first match at or after `index` (only at `index` when sticky).
+    fn find_at(&self, subject: &Subject<'_>, index: usize) -> Option<regress::Match> {
+        if index > subject.len() {
+            return None;
+        }
+        let found = match subject {
+            Subject::Text { search, .. } => {
+                if !search.is_char_boundary(index) {
+                    return None;
+                }
+                self.regex.find_from(search, index).next()
+            }
+            Subject::Units { search, text } => self
+                .regex
+                .find_from_ucs2(search.as_deref().unwrap_or(text), index)
+                .next(),
+        }?;
+        (!self.sticky || found.start() == index).then_some(found)
+    }
+
+    fn subject<'s>(&self, s: &'s str) -> Subject<'s> {
+        let text = |search| Subject::Text { search, text: s };
+        match self.mode {
+            Mode::CodePoints => text(Cow::Borrowed(s)),
+            Mode::Units if !has_astral(s) => text(Cow::Borrowed(s)),
+            Mode::Units => Subject::Units {
+                search: None,
+                text: s.encode_utf16().collect(),
+            },
+            // ASCII canonicalizes to ASCII of the same length: stay in UTF-8.
+            Mode::FoldedUnits if s.is_ascii() => text(Cow::Owned(s.to_ascii_uppercase())),
+            Mode::FoldedUnits => {
+                let units: Vec<u16> = s.encode_utf16().collect();
+                Subject::Units {
+                    search: Some(units.iter().copied().map(canonicalize).collect()),
+                    text: units,
+                }
+            }
+        }
+    }
+
+    /// `string.match(regex)`: with `g`, every match's text (`null` if none); without, the
+    /// first match and its groups (`undefined` for a group that did not take part), or `null`.
     pub(crate) fn match_all(&self, s: &str) -> Value {
+        let subject = self.subject(s);
         if !self.global {
-            let Some(caps) = self.regex.captures(s) else {
+            let Some(found) = self.find_at(&subject, 0) else {
                 return Value::Null;
             };
-            if self.sticky && caps.get(0).is_some_and(|m| m.start() != 0) {
-                return Value::Null;
-            }
-            return Value::array(
-                caps.iter()
-                    .map(|m| m.map_or(Value::Undefined, |m| Value::string(m.as_str())))
-                    .collect(),
+            let mut items = Vec::with_capacity(found.captures.len() + 1);
+            items.push(subject.text(found.range()));
+            items.extend(
+                found
+                    .captures
+                    .iter()
+                    .map(|group| group.clone().map_or(Value::Undefined, |r| subject.text(r))),
             );
+            return Value::array(items);
         }
-        let mut found = Vec::new();
-        let mut pos = 0;
-        while pos <= s.len() {
-            let Some(m) = self.regex.find_at(s, pos) else {
-                break;
-            };
-            if self.sticky && m.start() != pos {
-                break;
-            }
-            found.push(Value::string(m.as_str()));
-            pos = if m.end() == m.start() {
-                // An empty match: step over one character, as `lastIndex` would.
-                m.end()
-                    + s.get(m.end()..)
-                        .and_then(|r| r.chars().next())
-                        .map_or(1, char::len_utf8)
+        let mut matches = Vec::new();
+        let mut last_index = 0;
+        while let Some(found) = self.find_at(&subject, last_index) {
+            let range = found.range();
+            last_index = if range.is_empty() {
+                subject.advance(range.end)
             } else {
-                m.end()
+                range.end
             };
+            matches.push(subject.text(range));
         }
-        if found.is_empty() {
+        if matches.is_empty() {
             Value::Null
         } else {
-            Value::array(found)
+            Value::array(matches)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonicalize_is_javascripts() {
+        assert_eq!(canonicalize(unit('a')), unit('A'));
+        assert_eq!(canonicalize(unit('é')), unit('É'));
+        // Non-ASCII never becomes ASCII: long s, dotless i; the Kelvin sign is upper case.
+        assert_eq!(canonicalize(0x17F), 0x17F);
+        assert_eq!(canonicalize(0x131), 0x131);
+        assert_eq!(canonicalize(0x212A), 0x212A);
+        // Multi-unit upper cases (ß → SS) leave the unit alone; so do surrogates.
+        assert_eq!(canonicalize(0xDF), 0xDF);
+        assert_eq!(canonicalize(0xD83D), 0xD83D);
+        assert_eq!(canonicalize(0x3C2), 0x3A3); // final sigma
+    }
+
+    #[test]
+    fn space_ranges_are_the_lexers() {
+        let set = UnitSet::class_escape(unit('s'));
+        let members: Vec<u16> = set.units().collect();
+        let expected: Vec<u16> = (0..=u16::MAX)
+            .filter(|&u| char::from_u32(u32::from(u)).is_some_and(super::super::lexer::is_js_space))
+            .collect();
+        assert_eq!(members, expected);
+    }
+
+    #[test]
+    fn deep_patterns_are_errors_not_stack_overflows() {
+        let deep = |n: usize| format!("{}a{}", "(".repeat(n), ")".repeat(n));
+        for flags in ["", "u", "i", "gi"] {
+            let ok = JsRegex::new(&deep(200), flags);
+            assert!(ok.is_ok(), "{:?}", ok.err());
+            let err = JsRegex::new(&deep(10_000), flags).unwrap_err();
+            assert!(err.contains("too deeply nested"), "{err}");
+        }
+        let classes = format!("{}a{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert!(JsRegex::new(&classes, "v").is_err());
+        let lookaheads = format!("{}a{}", "(?=".repeat(10_000), ")".repeat(10_000));
+        assert!(JsRegex::new(&lookaheads, "").is_err());
+    }
+
+    #[test]
+    fn rewritten_patterns_keep_backreferences_apart_from_digits() {
+        // `(a)\1` then a literal `0` (from an octal escape): not a reference to group 10.
+        let regex = JsRegex::new(r"(a)\1\060", "").unwrap();
+        assert_eq!(
+            regex.match_all("aa0").to_js_json_string().as_deref(),
+            Some(r#"["aa0","a"]"#)
+        );
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn pattern() -> impl Strategy<Value = String> {
+        let atoms = prop::sample::select(vec![
+            "a",
+            "b",
+            "k",
+            "s",
+            "é",
+            "ſ",
+            "K",
+            "😀",
+            ".",
+            "^",
+            "$",
+            "|",
+            "(",
+            ")",
+            "(?:",
+            "(?=",
+            "(?!",
+            "(?<=",
+            "(?<!",
+            "(?<n>",
+            "\\k<n>",
+            "[",
+            "]",
+            "[^",
+            "-",
+            "{",
+            "}",
+            "{2}",
+            "{1,}",
+            "{0,3}",
+            "*",
+            "+",
+            "?",
+            "\\",
+            "\\1",
+            "\\2",
+            "\\01",
+            "\\8",
+            "\\b",
+            "\\B",
+            "\\w",
+            "\\W",
+            "\\d",
+            "\\s",
+            "\\S",
+            "\\c",
+            "\\cA",
+            "\\x4",
+            "\\x41",
+            "\\u",
+            "\\u0041",
+            "\\uD83D",
+            "\\uDE00",
+            "\\u{1F600}",
+            "\\p{L}",
+            "\\P{Lu}",
+            "--",
+            "&&",
+            "\\q{ab}",
+        ]);
+        prop::collection::vec(atoms, 0..12).prop_map(|parts| parts.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn compiling_and_matching_never_panics(
+            pattern in pattern(),
+            flags in "[gimsuvyd]{0,3}",
+            subject in "[abksK ſéÉ😀\\-\\[\\]]{0,12}",
+        ) {
+            if let Ok(regex) = JsRegex::new(&pattern, &flags) {
+                let _ = regex.match_all(&subject);
+            }
         }
     }
 }

@@ -145,6 +145,32 @@ fn ordering_number(ordering: Ordering) -> f64 {
     }
 }
 
+/// Firefox's `bucketSample(input, start, count, total)` on JavaScript values: `start % total`
+/// is numeric, but `wrappedStart + count` concatenates when `count` is a string (or an object,
+/// which converts to one), and `end > total` then compares as JavaScript does.
+fn bucket_sample(
+    input: &Value,
+    start: &Value,
+    count: &Value,
+    total: &Value,
+) -> Result<bool, sampling::SamplingError> {
+    if let (Value::Number(start), Value::Number(count), Value::Number(total)) =
+        (start, count, total)
+    {
+        return sampling::bucket_sample(input, *start, *count, *total);
+    }
+    let total_number = ops::to_number(total);
+    let wrapped_start = ops::to_number(start) % total_number;
+    let end = ops::add(&Value::Number(wrapped_start), count);
+    let range = sampling::BucketRange {
+        wrapped_start,
+        end: ops::to_number(&end),
+        wraps: ops::less_than(total, &end) == Some(true),
+        total: total_number,
+    };
+    sampling::bucket_range_sample(input, range)
+}
+
 /// The text XPConnect passes for a version argument: `null`/`undefined` are empty.
 fn version_text(v: &Value) -> Cow<'_, str> {
     match v {
@@ -169,13 +195,10 @@ pub(crate) fn apply(
                     .map_err(|e| error(format!("stableSample: {e}")))?,
             )
         }
-        Transform::BucketSample => {
-            let n = |i| ops::to_number(arg(args, i));
-            Value::Bool(
-                sampling::bucket_sample(subject, n(0), n(1), n(2))
-                    .map_err(|e| error(format!("bucketSample: {e}")))?,
-            )
-        }
+        Transform::BucketSample => Value::Bool(
+            bucket_sample(subject, arg(args, 0), arg(args, 1), arg(args, 2))
+                .map_err(|e| error(format!("bucketSample: {e}")))?,
+        ),
         Transform::PreferenceValue => {
             let entry = pref_name(subject).and_then(|name| prefs.get(&*name));
             match entry.and_then(|e| e.effective()) {
@@ -205,7 +228,8 @@ pub(crate) fn apply(
         },
         Transform::Values => match subject {
             Value::Object(map) => Value::array(map.values().cloned().collect()),
-            Value::Array(items) => Value::Array(items.clone()),
+            // `Object.values` builds a new array, so the result is never `==` its subject.
+            Value::Array(items) => Value::array(items.to_vec()),
             Value::Date(_) => Value::array(Vec::new()),
             _ => Value::Undefined,
         },

@@ -31,7 +31,9 @@
 //! - `value` and split options that are not among an explicit `availableValues` are warnings;
 //! - unknown keys are warnings.
 //!
-//! A document with any error gives `value: None`; warnings come with a value.
+//! A document with any error gives `value: None`; warnings come with a value. A rejected
+//! experiment file is recorded in [`Configuration::rejected`] (see [`rejected_experiment`]) so
+//! that evaluation still lists it.
 //!
 //! YAML is read with the YAML 1.2 core schema (`yes`/`no` are strings, as in the JavaScript
 //! YAML reader the Rollout service uses); duplicate keys, more than one document, files over
@@ -49,7 +51,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::diagnostic::{Diagnostic, FieldPath, PathSegment, Position};
-use crate::model::Parsed;
+use crate::model::{Parsed, RejectedItem};
 
 pub use emit::{target_group_to_yaml, to_yaml};
 pub(crate) use parse::parse_js_number;
@@ -553,6 +555,11 @@ pub struct Configuration {
     pub archived_experiments: Vec<Experiment>,
     /// `target_groups/*.yml`.
     pub target_groups: Vec<TargetGroup>,
+    /// Files under `experiments/` that validation rejected, so that evaluation reports them
+    /// (`invalid: …`) instead of dropping them; `index` is the file's place among the files of
+    /// `experiments/`, valid and rejected. See [`rejected_experiment`]. A rejected target group
+    /// is only a diagnostic: conditions naming it see an unknown group.
+    pub rejected: Vec<RejectedItem>,
 }
 
 /// The file and position of every field of a parsed document, for diagnostics that come
@@ -619,56 +626,106 @@ impl SourceMap {
 /// Parses an experiment file.
 pub fn parse_experiment(file: &str, text: &str) -> Parsed<Experiment> {
     let parsed = parse_document(file, text);
-    match parsed.value {
-        Some(Document::Experiment(experiment)) => Parsed {
-            value: Some(experiment),
-            diagnostics: parsed.diagnostics,
-        },
+    let mut diagnostics = parsed.diagnostics;
+    let value = match parsed.value {
+        Some(Document::Experiment(experiment)) => Some(experiment),
         Some(Document::TargetGroup(group)) => {
-            let mut diagnostics = parsed.diagnostics;
-            diagnostics.push(group.source.error(
-                FieldPath::root().key("type"),
-                "expected `type: experiment`, found `type: target-group`".to_owned(),
-            ));
-            Parsed {
-                value: None,
-                diagnostics,
-            }
+            diagnostics.push(wrong_type(&group.source, "experiment", "target-group"));
+            None
         }
-        None => Parsed {
-            value: None,
-            diagnostics: parsed.diagnostics,
-        },
-    }
+        None => None,
+    };
+    Parsed { value, diagnostics }
 }
 
 /// Parses a target group file.
 pub fn parse_target_group(file: &str, text: &str) -> Parsed<TargetGroup> {
     let parsed = parse_document(file, text);
-    match parsed.value {
-        Some(Document::TargetGroup(group)) => Parsed {
-            value: Some(group),
-            diagnostics: parsed.diagnostics,
-        },
+    let mut diagnostics = parsed.diagnostics;
+    let value = match parsed.value {
+        Some(Document::TargetGroup(group)) => Some(group),
         Some(Document::Experiment(experiment)) => {
-            let mut diagnostics = parsed.diagnostics;
-            diagnostics.push(experiment.source.error(
-                FieldPath::root().key("type"),
-                "expected `type: target-group`, found `type: experiment`".to_owned(),
-            ));
-            Parsed {
-                value: None,
-                diagnostics,
-            }
+            diagnostics.push(wrong_type(&experiment.source, "target-group", "experiment"));
+            None
         }
-        None => Parsed {
-            value: None,
-            diagnostics: parsed.diagnostics,
-        },
-    }
+        None => None,
+    };
+    Parsed { value, diagnostics }
+}
+
+/// The error for a file of the other `type` than the caller asked for.
+fn wrong_type(source: &SourceMap, expected: &str, found: &str) -> Diagnostic {
+    source.error(
+        FieldPath::root().key("type"),
+        format!("expected `type: {expected}`, found `type: {found}`"),
+    )
 }
 
 /// Parses an experiment or target group file, chosen by its `type`.
 pub fn parse_document(file: &str, text: &str) -> Parsed<Document> {
     parse::parse_document(file, text)
+}
+
+/// What a YAML file says it is at its top level, read whatever validation finds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Declared {
+    /// Not YAML at all, or over a limit of the reader: it cannot say.
+    NotYaml,
+    /// YAML without `type: experiment` or `type: target-group` (a CI workflow, say): not a
+    /// CloudBees document.
+    Foreign,
+    /// `type: experiment`.
+    Experiment {
+        /// `flag`, when it is a non-empty string.
+        flag: Option<String>,
+        /// Whether it says `archived: true`.
+        archived: bool,
+    },
+    /// `type: target-group`.
+    TargetGroup,
+}
+
+/// [`parse_document`], and what the file declares itself to be.
+pub(crate) fn read_document(file: &str, text: &str) -> (Parsed<Document>, Declared) {
+    parse::read_document(file, text)
+}
+
+/// The record of an experiment file that validation rejected ([`parse_experiment`] gave no
+/// value), for [`Configuration::rejected`]: its `flag` when readable, the file's start, and
+/// the first error of `diagnostics` (the ones its parse reported). `index` is the file's place
+/// among the experiment files. `None` when the file says `archived: true`: archived
+/// experiments are never evaluated, valid or not.
+pub fn rejected_experiment(
+    file: &str,
+    text: &str,
+    diagnostics: &[Diagnostic],
+    index: usize,
+) -> Option<RejectedItem> {
+    let declared = match yaml::load(text) {
+        Ok(root) => parse::declared(&root),
+        Err(_) => Declared::NotYaml,
+    };
+    rejected_as(file, &declared, diagnostics, index)
+}
+
+/// [`rejected_experiment`] for a file already read.
+pub(crate) fn rejected_as(
+    file: &str,
+    declared: &Declared,
+    diagnostics: &[Diagnostic],
+    index: usize,
+) -> Option<RejectedItem> {
+    let flag = match declared {
+        Declared::Experiment { archived: true, .. } => return None,
+        Declared::Experiment { flag, .. } => flag.clone(),
+        _ => None,
+    };
+    Some(RejectedItem::from_diagnostics(
+        flag,
+        file,
+        index,
+        Position::START,
+        &FieldPath::root(),
+        diagnostics,
+    ))
 }

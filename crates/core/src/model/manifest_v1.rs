@@ -11,8 +11,9 @@
 //! - Each experiment entry is validated on its own. An invalid entry (a missing required field,
 //!   a wrong type, a malformed `xpiHash`, `sample` outside [0, 1], a duplicate `id`) gets error
 //!   diagnostics and is **left out** of [`Manifest::experiments`]; the other entries stay usable.
-//!   [`Manifest::rejected`] counts how many were left out. This matches the reference client,
-//!   which skips invalid entries and logs them.
+//!   This matches the reference client, which skips invalid entries and logs them.
+//!   [`Manifest::rejected`] records each one (its id when readable, and the first error), so
+//!   that evaluation can report it as `invalid: …` instead of letting it vanish.
 //! - Unknown keys (in the root or in an entry) are warnings, not rejections (product decision);
 //!   they are kept in `extra` so that [`to_json`] writes them back.
 //!
@@ -26,8 +27,8 @@ use std::fmt;
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use crate::diagnostic::{Diagnostic, FieldPath, Position};
-use crate::model::Parsed;
+use crate::diagnostic::{Diagnostic, FieldPath, Position, locate_json};
+use crate::model::{Parsed, RejectedItem};
 
 /// The only manifest schema version this module understands.
 pub const SUPPORTED_VERSION: u64 = 1;
@@ -49,9 +50,10 @@ pub struct Manifest {
     pub version: Option<Value>,
     /// The valid experiment entries, in manifest order (earlier entries have priority).
     pub experiments: Vec<ManifestExperiment>,
-    /// How many entries were rejected by validation and left out of `experiments`.
+    /// The entries rejected by validation and left out of `experiments`, in manifest order.
+    /// Not written by [`to_json`].
     #[serde(skip)]
-    pub rejected: usize,
+    pub rejected: Vec<RejectedItem>,
     /// Unknown top-level keys, kept for round-tripping.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -276,8 +278,8 @@ impl Serialize for XpiHash {
 
 /// Serialises a manifest as pretty-printed JSON with the document's field names. Absent
 /// optional fields are left out, unknown keys are written back after the known ones, and
-/// `experiments` is always written. `parse(to_json(m))` gives `m` back (minus `rejected`,
-/// since rejected entries are not part of the model).
+/// `experiments` is always written. `parse(to_json(m))` gives `m` back (minus `rejected`:
+/// rejected entries are not written).
 pub fn to_json(manifest: &Manifest) -> String {
     // Serialising these types cannot fail: every map key is a string and every number finite
     // (a non-finite `sample` would be written as `null`).
@@ -380,12 +382,20 @@ fn parse_document(file: &str, text: &str, diagnostics: &mut Vec<Diagnostic>) -> 
     let mut manifest = Manifest {
         version,
         experiments: Vec::with_capacity(entries.len()),
-        rejected: 0,
+        rejected: Vec::new(),
         extra: root,
     };
     let mut seen_ids: HashSet<String> = HashSet::new();
     for (index, entry) in entries.into_iter().enumerate() {
         let path = root_path.key("experiments").index(index);
+        let first_diagnostic = diagnostics.len();
+        let readable_id = match &entry {
+            Value::Object(fields) => match fields.get("id") {
+                Some(Value::String(id)) if !id.is_empty() => Some(id.clone()),
+                _ => None,
+            },
+            _ => None,
+        };
         let mut checker = EntryChecker {
             file,
             text,
@@ -415,7 +425,14 @@ fn parse_document(file: &str, text: &str, diagnostics: &mut Vec<Diagnostic>) -> 
         };
         match experiment {
             Some(experiment) => manifest.experiments.push(experiment),
-            None => manifest.rejected += 1,
+            None => manifest.rejected.push(RejectedItem::from_diagnostics(
+                readable_id,
+                file,
+                index,
+                locate_json(text, &path),
+                &path,
+                diagnostics.get(first_diagnostic..).unwrap_or_default(),
+            )),
         }
     }
     Some(manifest)

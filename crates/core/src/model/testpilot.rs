@@ -22,7 +22,8 @@
 //! | `flightplan` | — | see [`FlightPlan`] |
 //!
 //! Unknown keys are warnings. A flight with an error is left out of the index (the others are
-//! kept); the index itself is `None` only when its shape is wrong or the text is not JSON.
+//! kept) and recorded in [`FlightsIndex::rejected`]; the index itself is `None` only when its
+//! shape is wrong or the text is not JSON.
 //!
 //! # Templates
 //! Strings in directives (`url`, `title`, `text`, `msg`, `topic`, `subject`, string `data`)
@@ -38,7 +39,7 @@ mod tests;
 use std::collections::BTreeMap;
 
 use crate::jexl::Expression;
-use crate::model::Parsed;
+use crate::model::{Parsed, RejectedItem};
 
 pub use emit::to_json;
 
@@ -66,6 +67,9 @@ pub struct FlightsIndex {
     pub shape: IndexShape,
     /// The valid flights, in index order.
     pub flights: Vec<Flight>,
+    /// The flights validation rejected, in index order, so that evaluation can report them.
+    /// Not written by [`to_json`].
+    pub rejected: Vec<RejectedItem>,
 }
 
 /// The two accepted index shapes.

@@ -15,6 +15,7 @@ fn config(experiments: &[&str], groups: &[&str]) -> Configuration {
             })
             .collect(),
         archived_experiments: Vec::new(),
+        rejected: Vec::new(),
         target_groups: groups
             .iter()
             .enumerate()
@@ -689,6 +690,7 @@ fn example_repository_evaluates() {
                 include_str!("../../../../../examples/cloudbees/target_groups/beta_users.yml"),
             ),
         ],
+        rejected: Vec::new(),
     };
     assert!(crate::model::cloudbees::validate(&config).is_empty());
     let ctx =
@@ -775,4 +777,80 @@ mod properties {
             }
         }
     }
+}
+
+#[test]
+fn rejected_experiment_files_are_listed_in_file_order() {
+    use crate::model::cloudbees::rejected_experiment;
+    // Files of `experiments/` in order: a valid one, a broken one (bad percentage), a valid one
+    // that depends on the broken flag, and a broken one whose flag cannot be read.
+    let files = [
+        (
+            "experiments/a.yml",
+            "type: experiment\nflag: a\nvalue: true\n",
+        ),
+        (
+            "experiments/b.yml",
+            "type: experiment\nflag: broken\nvalue:\n  - option: true\n    percentage: 101\n",
+        ),
+        (
+            "experiments/c.yml",
+            "type: experiment\nflag: c\nconditions:\n  - dependency: {flag: broken, value: false}\n    value: true\nvalue: false\n",
+        ),
+        ("experiments/d.yml", "type: experiment\nflag: {x: 1}\n"),
+    ];
+    let mut config = Configuration::default();
+    for (place, (file, text)) in files.into_iter().enumerate() {
+        let parsed = parse_experiment(file, text);
+        match parsed.value {
+            Some(experiment) => config.experiments.push(experiment),
+            None => {
+                config
+                    .rejected
+                    .extend(rejected_experiment(file, text, &parsed.diagnostics, place))
+            }
+        }
+    }
+    assert_eq!(config.rejected.len(), 2);
+    let results: Vec<(String, bool, Option<String>, Option<serde_json::Value>)> =
+        eval_at(&config, &context(serde_json::json!({"userId": "u"})), now())
+            .into_iter()
+            .map(|r| {
+                assert_eq!(r.kind, "flag");
+                (r.id, r.matched, r.reason, r.value)
+            })
+            .collect();
+    assert_eq!(
+        results,
+        [
+            (
+                "a".to_owned(),
+                true,
+                Some("default".to_owned()),
+                Some(serde_json::json!(true))
+            ),
+            (
+                "broken".to_owned(),
+                false,
+                Some(
+                    "invalid: value[0].percentage: percentage must be a number from 0 to 100"
+                        .to_owned()
+                ),
+                None
+            ),
+            // A dependency on a rejected flag reads it as uncontrolled: "false".
+            (
+                "c".to_owned(),
+                true,
+                Some("condition[0]".to_owned()),
+                Some(serde_json::json!(true))
+            ),
+            (
+                "experiments/d.yml".to_owned(),
+                false,
+                Some("invalid: flag: expected a string, found a mapping".to_owned()),
+                None
+            ),
+        ]
+    );
 }

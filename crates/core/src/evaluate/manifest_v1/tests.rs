@@ -764,6 +764,149 @@ fn duplicate_ids_in_a_built_model_match_once() {
     );
 }
 
+// ---- Entries validation rejected ----
+
+/// Parses a manifest from JSON text, keeping whatever validation rejects.
+fn parsed_manifest(text: &str) -> Manifest {
+    let parsed = parse("m.json", text);
+    parsed.value.unwrap()
+}
+
+#[test]
+fn rejected_entries_get_an_invalid_reason_in_their_place() {
+    let text = format!(
+        r#"{{"version": 1, "experiments": [
+            {{"id": "bad-hash", "xpiURL": "https://x/1.xpi", "xpiHash": "md5:00",
+              "appName": ["XPCShell"]}},
+            {{"id": "a", "xpiURL": "https://x/a.xpi", "xpiHash": "{HASH}"}},
+            {{"xpiURL": "https://x/2.xpi", "xpiHash": "{HASH}"}},
+            {{"id": "b", "xpiURL": "https://x/b.xpi", "xpiHash": "{HASH}"}},
+            {{"id": "a", "xpiURL": "https://x/a2.xpi", "xpiHash": "{HASH}"}}
+        ]}}"#
+    );
+    let m = parsed_manifest(&text);
+    assert_eq!(
+        results(&m, &facts(), now()),
+        [
+            row(
+                "bad-hash",
+                false,
+                Some(
+                    "invalid: xpiHash: expected `sha1:<40 hex>` or `sha256:<64 hex>`: unsupported hash algorithm `md5`: use `sha1` or `sha256`"
+                )
+            ),
+            // A rejected entry takes no part in priority: the first valid one wins.
+            row("a", true, None),
+            // No readable id: the file and the place in `experiments` name it.
+            row(
+                "m.json#2",
+                false,
+                Some("invalid: id: missing required field `id`")
+            ),
+            row("b", false, Some("priority")),
+            row(
+                "a",
+                false,
+                Some(
+                    "invalid: id: duplicate experiment id `a`: this entry is rejected, the first one is kept"
+                )
+            ),
+        ]
+    );
+    let context = xpcshell();
+    let input = EvalInput {
+        context: &context,
+        facts: &facts(),
+        now: now(),
+        js_filter: &crate::evaluate::NoJsFilter,
+    };
+    for result in evaluate(&m, &input) {
+        assert_eq!(result.kind, KIND);
+        assert_eq!(result.branch, None);
+        if result
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with("invalid: "))
+        {
+            assert_eq!(result.value, None);
+        }
+    }
+}
+
+#[test]
+fn rejected_entries_are_reported_whatever_the_manifest_version() {
+    let text = format!(
+        r#"{{"version": 2, "experiments": [
+            {{"id": "a", "xpiURL": "https://x/a.xpi", "xpiHash": "{HASH}"}},
+            {{"id": "bad", "xpiURL": "https://x/b.xpi", "xpiHash": "{HASH}", "sample": 2}}
+        ]}}"#
+    );
+    assert_eq!(
+        results(&parsed_manifest(&text), &facts(), now()),
+        [
+            row("a", false, Some("manifest-version")),
+            row(
+                "bad",
+                false,
+                Some("invalid: sample: `sample` must be between 0 and 1, got 2")
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_running_experiment_that_became_invalid_keeps_running() {
+    // The client runs `c`; the new manifest has a broken `c`. As for an experiment missing
+    // from the manifest (rule 2), it keeps running, so no other entry may start.
+    let text = format!(
+        r#"{{"version": 1, "experiments": [
+            {{"id": "a", "xpiURL": "https://x/a.xpi", "xpiHash": "{HASH}"}},
+            {{"id": "c", "xpiURL": "https://x/c.xpi", "xpiHash": "sha1:nope"}}
+        ]}}"#
+    );
+    let mut f = facts();
+    started(&mut f, "c", now(), true, false);
+    assert_eq!(
+        results(&parsed_manifest(&text), &f, now()),
+        [
+            row("a", false, Some("priority")),
+            row(
+                "c",
+                false,
+                Some(
+                    "invalid: xpiHash: expected `sha1:<40 hex>` or `sha256:<64 hex>`: a sha1 digest must be 40 hex digits, got `nope`"
+                )
+            ),
+        ]
+    );
+}
+
+#[test]
+fn rejected_entries_of_a_built_model_keep_their_places() {
+    use crate::diagnostic::Position;
+    use crate::model::RejectedItem;
+    let rejected = |index: usize, id: Option<&str>| RejectedItem {
+        id: id.map(str::to_owned),
+        file: "built".to_owned(),
+        index,
+        position: Position::START,
+        message: "broken".to_owned(),
+    };
+    // Out of order, and one place beyond the end: each lands where its index says.
+    let mut m = manifest(vec![named("a", json!({})), named("b", json!({}))]);
+    m.rejected = vec![rejected(7, None), rejected(0, Some("z")), rejected(2, None)];
+    assert_eq!(
+        results(&m, &facts(), now()),
+        [
+            row("z", false, Some("invalid: broken")),
+            row("a", true, None),
+            row("built#2", false, Some("invalid: broken")),
+            row("b", false, Some("priority")),
+            row("built#7", false, Some("invalid: broken")),
+        ]
+    );
+}
+
 #[test]
 fn unsupported_manifest_version_is_ignored() {
     for version in [Some(json!(2)), Some(json!("1")), None] {

@@ -246,3 +246,37 @@ fn filter_expression_outcomes_map_to_reasons() {
         assert_eq!(got, expected, "for {source}");
     }
 }
+
+#[test]
+fn rejected_flights_get_an_invalid_reason_in_their_place() {
+    let text = r#"[
+  {"studyname": "broken", "endBy": "2024-09-01T00:00:00Z", "randomDeploy": {"keyname": "k", "ge": 0.5, "lt": 0.25}},
+  {"studyname": "fine", "endBy": "2024-09-01T00:00:00Z"},
+  {"endBy": 5}
+]"#;
+    let parsed = parse("flights.json", text);
+    assert!(parsed.has_errors());
+    let index = parsed.value.unwrap();
+    let results = run(
+        &index,
+        &ClientContext::default(),
+        &facts(&[]),
+        "2024-07-15T12:00:00Z",
+    );
+    assert_eq!(
+        results,
+        [
+            (
+                "broken".to_owned(),
+                false,
+                Some("invalid: randomDeploy: `ge` must be less than `lt`".to_owned())
+            ),
+            ("fine".to_owned(), true, None),
+            (
+                "flights.json#2".to_owned(),
+                false,
+                Some("invalid: missing required field `studyname` (or `name`)".to_owned())
+            ),
+        ]
+    );
+}

@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use super::yaml::{self, Kind, Node};
 use super::{
-    CompiledRegex, Condition, Dependency, Document, Experiment, FlagValue, GroupCondition,
-    GroupJoin, GroupOperator, OneOrMany, Operand, OperandValue, Platform, PropertyCondition,
-    PropertyOperator, ScheduleTime, ScheduledValue, SourceMap, SplitValue, TargetGroup, ValueSpec,
-    VersionCondition,
+    CompiledRegex, Condition, Declared, Dependency, Document, Experiment, FlagValue,
+    GroupCondition, GroupJoin, GroupOperator, OneOrMany, Operand, OperandValue, Platform,
+    PropertyCondition, PropertyOperator, ScheduleTime, ScheduledValue, SourceMap, SplitValue,
+    TargetGroup, ValueSpec, VersionCondition,
 };
 use crate::diagnostic::{Diagnostic, FieldPath, Position};
 use crate::model::Parsed;
@@ -53,6 +53,11 @@ const TG_CONDITION_KEYS: &[&str] = &["property", "operator", "operand"];
 const VALUE_ENTRY_KEYS: &[&str] = &["percentage", "option", "from"];
 
 pub(super) fn parse_document(file: &str, text: &str) -> Parsed<Document> {
+    read_document(file, text).0
+}
+
+/// Parses a document and says what it declares itself to be, whatever validation finds.
+pub(super) fn read_document(file: &str, text: &str) -> (Parsed<Document>, Declared) {
     let mut reader = Reader {
         text,
         diagnostics: Vec::new(),
@@ -61,7 +66,7 @@ pub(super) fn parse_document(file: &str, text: &str) -> Parsed<Document> {
     let root = match yaml::load(text) {
         Ok(root) => root,
         Err(err) => {
-            return Parsed {
+            let parsed = Parsed {
                 value: None,
                 diagnostics: vec![Diagnostic::error(
                     file,
@@ -70,8 +75,10 @@ pub(super) fn parse_document(file: &str, text: &str) -> Parsed<Document> {
                     err.message,
                 )],
             };
+            return (parsed, Declared::NotYaml);
         }
     };
+    let declared = declared(&root);
     let path = FieldPath::root();
     reader.source.record(&path, root.position);
     let document = match &root.kind {
@@ -116,9 +123,28 @@ pub(super) fn parse_document(file: &str, text: &str) -> Parsed<Document> {
         }
     };
     let has_errors = reader.diagnostics.iter().any(Diagnostic::is_error);
-    Parsed {
+    let parsed = Parsed {
         value: if has_errors { None } else { document },
         diagnostics: reader.diagnostics,
+    };
+    (parsed, declared)
+}
+
+/// What a YAML file's top level says it is.
+pub(super) fn declared(root: &Node) -> Declared {
+    let text_of = |key: &str| match lookup(root, key).map(|n| &n.kind) {
+        Some(Kind::Str(text)) => Some(text.as_str()),
+        _ => None,
+    };
+    match text_of("type") {
+        Some("experiment") => Declared::Experiment {
+            flag: text_of("flag")
+                .filter(|flag| !flag.is_empty())
+                .map(str::to_owned),
+            archived: lookup(root, "archived").is_some_and(|n| n.kind == Kind::Bool(true)),
+        },
+        Some("target-group") => Declared::TargetGroup,
+        _ => Declared::Foreign,
     }
 }
 

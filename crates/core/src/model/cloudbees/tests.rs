@@ -532,6 +532,7 @@ fn config() -> Configuration {
             tg("target_groups/DJ.yml", DJ),
             tg("target_groups/DJ2.yml", DJ),
         ],
+        rejected: Vec::new(),
     }
 }
 

@@ -119,13 +119,47 @@ pub(crate) fn load(text: &str) -> Result<Node, LoadError> {
             let position = err
                 .location()
                 .map_or(Position::START, |loc| position_of(&loc));
-            let message: Cow<'_, str> =
-                serde_saphyr::DefaultMessageFormatter.format_message(err.without_snippet());
             Err(LoadError {
                 position,
-                message: format!("invalid YAML: {message}"),
+                message: format!("invalid YAML: {}", describe(&err)),
             })
         }
+    }
+}
+
+/// The library's message for `err`, except for the limits set here: its budget errors print
+/// in a debugging form (`budget breached: Depth { depth: 25 }`), and deep flow collections
+/// (`[[[…`) and deep block collections should read the same.
+fn describe(err: &serde_saphyr::Error) -> Cow<'_, str> {
+    use serde_saphyr::Error;
+    use serde_saphyr::budget::BudgetBreach;
+    let mut inner = err;
+    while let Error::AliasError { error, .. } | Error::WithSnippet { error, .. } = inner {
+        inner = error;
+    }
+    let too_deep = || Cow::Owned(format!("nesting deeper than {MAX_DEPTH} levels"));
+    match inner {
+        Error::Budget {
+            breach: BudgetBreach::Depth { .. },
+            ..
+        } => too_deep(),
+        Error::ExternalMessage { source, .. }
+            if matches!(
+                &**source,
+                serde_saphyr::ExternalMessageSource::Parser(scan)
+                    if matches!(scan.kind(), serde_saphyr::granit_parser::ErrorKind::RecursionLimitExceeded)
+            ) =>
+        {
+            too_deep()
+        }
+        Error::Budget {
+            breach: BudgetBreach::Nodes { .. },
+            ..
+        } => Cow::Owned(format!("more than {MAX_NODES} values")),
+        Error::Budget { .. } => {
+            Cow::Borrowed("the document exceeds a size limit of the YAML reader")
+        }
+        _ => serde_saphyr::DefaultMessageFormatter.format_message(err.without_snippet()),
     }
 }
 
@@ -383,6 +417,33 @@ mod tests {
             block.push_str("- \n");
         }
         assert!(load(&block).is_err());
+        // Block and flow nesting read the same, without the library's debugging form.
+        for deep in [block, "- ".repeat(100), "[".repeat(30)] {
+            assert_eq!(
+                load(&deep).unwrap_err().message,
+                "invalid YAML: nesting deeper than 24 levels",
+                "{deep:.40}"
+            );
+        }
+        // `levels` nested block mappings around a scalar.
+        let nested = |levels: usize| {
+            let mut text = String::new();
+            for depth in 0..levels {
+                text.push_str(&" ".repeat(2 * depth));
+                text.push_str("k:\n");
+            }
+            text.push_str(&" ".repeat(2 * levels));
+            text.push_str("leaf\n");
+            text
+        };
+        assert!(
+            load(&nested(MAX_DEPTH)).is_ok(),
+            "{MAX_DEPTH} levels are allowed"
+        );
+        assert_eq!(
+            load(&nested(MAX_DEPTH + 1)).unwrap_err().message,
+            "invalid YAML: nesting deeper than 24 levels"
+        );
         let big = "a".repeat(MAX_YAML_BYTES + 1);
         assert!(load(&big).unwrap_err().message.contains("limit"));
     }

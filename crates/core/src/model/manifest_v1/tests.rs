@@ -55,7 +55,7 @@ fn document_example_parses_cleanly() {
     assert!(parsed.diagnostics.is_empty(), "{:?}", parsed.diagnostics);
     let manifest = parsed.value.unwrap();
     assert!(manifest.is_supported());
-    assert_eq!(manifest.rejected, 0);
+    assert!(manifest.rejected.is_empty());
     let e = &manifest.experiments[0];
     assert_eq!(e.id, "da9d7f4f-f3f9-4f81-bacd-6f0626ffa360");
     assert_eq!(e.xpi_url, "https://experiments.mozilla.org/foo.xpi");
@@ -399,7 +399,52 @@ fn entry_diagnostics_have_exact_positions() {
     let manifest = parsed.value.unwrap();
     let ids: Vec<&str> = manifest.experiments.iter().map(|e| e.id.as_str()).collect();
     assert_eq!(ids, ["ok", "w"]);
-    assert_eq!(manifest.rejected, 6);
+    // Each rejected entry keeps its place, its id when it has one, and its first error (in
+    // source order) with the field path relative to the entry.
+    let rejected: Vec<(Option<&str>, usize, String, &str)> = manifest
+        .rejected
+        .iter()
+        .map(|r| {
+            (
+                r.id.as_deref(),
+                r.index,
+                format!("{}:{}", r.position.line, r.position.column),
+                r.message.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rejected,
+        [
+            (None, 1, "6:5".to_owned(), "id: missing required field `id`"),
+            (
+                Some("b"),
+                2,
+                "7:5".to_owned(),
+                "xpiURL: `xpiURL` must be a string, not a number"
+            ),
+            (
+                Some("c"),
+                3,
+                "9:5".to_owned(),
+                "sample: `sample` must be between 0 and 1, got 1.5"
+            ),
+            (
+                None,
+                4,
+                "11:5".to_owned(),
+                "an experiment must be a JSON object, not a string"
+            ),
+            (
+                Some("ok"),
+                5,
+                "12:5".to_owned(),
+                "id: duplicate experiment id `ok`: this entry is rejected, the first one is kept"
+            ),
+            (None, 6, "13:5".to_owned(), "id: `id` must not be empty"),
+        ]
+    );
+    assert!(manifest.rejected.iter().all(|r| r.file == "m.json"));
     assert_eq!(
         manifest.experiments[0].extra.get("name"),
         Some(&json!("Ok"))
@@ -508,7 +553,7 @@ fn round_trip_of_a_built_manifest() {
     let manifest = Manifest {
         version: Some(json!(1)),
         experiments: vec![experiment],
-        rejected: 0,
+        rejected: Vec::new(),
         extra: Map::new(),
     };
     let parsed = parse("m.json", &to_json(&manifest));
@@ -569,7 +614,13 @@ proptest! {
         let again = parse("m.json", &to_json(&value));
         prop_assert!(!again.has_errors());
         let mut expected = value.clone();
-        expected.rejected = 0;
+        expected.rejected = Vec::new();
+        // Every entry is either kept or rejected, each once, in its place.
+        let mut places: Vec<usize> = value.rejected.iter().map(|r| r.index).collect();
+        places.sort_unstable();
+        places.dedup();
+        prop_assert_eq!(places.len(), value.rejected.len());
+        prop_assert_eq!(value.rejected.len() + value.experiments.len(), entries.len());
         prop_assert_eq!(again.value, Some(expected));
     }
 }

@@ -11,9 +11,9 @@ use super::{
     NotifyDirective, Observe, Ping, PlanStep, RandomDeploy, SpecVersion, Spelling,
     TEMPLATE_VARIABLES, Template, UiAction, UiDirective, UiKind, Wait,
 };
-use crate::diagnostic::{Diagnostic, FieldPath, Position};
+use crate::diagnostic::{Diagnostic, FieldPath, Position, locate_json};
 use crate::jexl::Expression;
-use crate::model::Parsed;
+use crate::model::{Parsed, RejectedItem};
 
 /// Largest index accepted, in bytes.
 pub(crate) const MAX_INDEX_BYTES: usize = 16 * 1024 * 1024;
@@ -161,15 +161,20 @@ impl<'a> Reader<'a> {
             }
         };
         let mut out: Vec<Flight> = Vec::new();
+        let mut rejected: Vec<RejectedItem> = Vec::new();
         let mut names = HashSet::new();
         for (idx, item) in flights.iter().enumerate() {
             let path = flights_path.index(idx);
+            let first_diagnostic = self.diagnostics.len();
             let before = self.error_count();
             let flight = self.flight(item, &path);
-            if self.error_count() != before {
-                continue;
-            }
-            let Some(flight) = flight else { continue };
+            let flight = match flight {
+                Some(flight) if self.error_count() == before => flight,
+                _ => {
+                    rejected.push(self.rejected(item, idx, &path, first_diagnostic));
+                    continue;
+                }
+            };
             if !names.insert(flight.studyname.clone()) {
                 let key = match flight.spelling.studyname {
                     KeyStyle::Document => "studyname",
@@ -182,6 +187,7 @@ impl<'a> Reader<'a> {
                         flight.studyname
                     ),
                 );
+                rejected.push(self.rejected(item, idx, &path, first_diagnostic));
                 continue;
             }
             out.push(flight);
@@ -189,7 +195,34 @@ impl<'a> Reader<'a> {
         Some(FlightsIndex {
             shape,
             flights: out,
+            rejected,
         })
+    }
+
+    /// The record of a flight left out of the index, from the diagnostics found since
+    /// `first_diagnostic`. Its id is its studyname (either spelling) when that is a
+    /// non-empty string.
+    fn rejected(
+        &self,
+        item: &Value,
+        index: usize,
+        path: &FieldPath,
+        first_diagnostic: usize,
+    ) -> RejectedItem {
+        let id = ["studyname", "name"]
+            .iter()
+            .find_map(|key| match item.get(key) {
+                Some(Value::String(name)) if !name.is_empty() => Some(name.clone()),
+                _ => None,
+            });
+        RejectedItem::from_diagnostics(
+            id,
+            self.file,
+            index,
+            locate_json(self.text, path),
+            path,
+            self.diagnostics.get(first_diagnostic..).unwrap_or_default(),
+        )
     }
 
     fn object<'v>(

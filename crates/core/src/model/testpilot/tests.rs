@@ -397,6 +397,65 @@ fn warnings_keep_the_flight() {
 }
 
 #[test]
+fn rejected_flights_are_recorded_in_place() {
+    let text = r#"{"flights": [
+  {"studyname": "ok", "endBy": 5},
+  {"name": "both", "endBy": 5, "kill": true, "stopflight": false},
+  {"endBy": "whenever"},
+  {"studyname": "ok", "endBy": 6},
+  7
+]}"#;
+    let parsed = parse("f.json", text);
+    let idx = parsed.value.unwrap();
+    assert_eq!(idx.flights.len(), 1);
+    let rejected: Vec<(Option<&str>, usize, String, &str)> = idx
+        .rejected
+        .iter()
+        .map(|r| {
+            assert_eq!(r.file, "f.json");
+            (
+                r.id.as_deref(),
+                r.index,
+                format!("{}:{}", r.position.line, r.position.column),
+                r.message.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rejected,
+        [
+            (
+                Some("both"),
+                1,
+                "3:3".to_owned(),
+                "stopflight: give either `kill` or `stopflight`, not both"
+            ),
+            // The first error in source order, not in check order.
+            (
+                None,
+                2,
+                "4:3".to_owned(),
+                "missing required field `studyname` (or `name`)"
+            ),
+            (
+                Some("ok"),
+                3,
+                "5:3".to_owned(),
+                "studyname: flight `ok` is defined twice; this one is ignored"
+            ),
+            (
+                None,
+                4,
+                "6:3".to_owned(),
+                "expected a flight (an object), found a number"
+            ),
+        ]
+    );
+    // Rejected flights are not written back.
+    assert!(!to_json(&idx).contains("both"));
+}
+
+#[test]
 fn templates_render_like_mustache() {
     let vars: std::collections::BTreeMap<String, String> = [("os", "Linux"), ("locale", "de")]
         .into_iter()
@@ -462,10 +521,12 @@ proptest! {
         )
     ) {
         let text: String = parts.concat();
-        if let Some(idx) = parse("p.json", &text).value {
+        if let Some(mut idx) = parse("p.json", &text).value {
             let json = to_json(&idx);
             let back = parse("p.json", &json);
             prop_assert!(!back.has_errors(), "{json}: {:?}", back.diagnostics);
+            // Rejected flights are not written back.
+            idx.rejected.clear();
             prop_assert_eq!(back.value, Some(idx));
         }
     }
