@@ -227,6 +227,32 @@ enum Fast<'a> {
     Slow,
 }
 
+impl Fast<'_> {
+    /// The value when it is a number.
+    #[inline]
+    fn number(self) -> Option<f64> {
+        match self {
+            Fast::Num(n) | Fast::Ref(&Value::Number(n)) => Some(n),
+            _ => None,
+        }
+    }
+}
+
+/// [`compare`] on two numbers (`versionCompare(…) >= 0`): IEEE comparisons, which is what
+/// JavaScript's `==` and `<` give for numbers, NaN included.
+#[inline]
+fn compare_numbers(op: BinOp, a: f64, b: f64) -> bool {
+    match op {
+        BinOp::Eq => a == b,
+        BinOp::Ne => a != b,
+        BinOp::Lt => a < b,
+        BinOp::Gt => a > b,
+        BinOp::Le => a <= b,
+        BinOp::Ge => a >= b,
+        _ => compare(op, &Value::Number(a), &Value::Number(b)),
+    }
+}
+
 /// `ctx[name]` when `ctx` is an object (or nothing, for the top level).
 #[inline]
 fn get_fast<'a>(ctx: &'a Value, name: &Name) -> Fast<'a> {
@@ -508,7 +534,14 @@ pub(crate) fn truthy<'a>(node: &'a Node, env: &Env<'a>) -> Result<bool, EvalErro
         }
         Node::Binary(op, left, right) if op.is_comparison() => {
             // Operands on the fast path stay in registers; the rest are evaluated in full.
-            let (lf, rf) = (fast(left, env), fast(right, env));
+            let lf = fast(left, env);
+            let rf = match &**right {
+                Node::Const(v) => Fast::Ref(v),
+                other => fast(other, env),
+            };
+            if let (Some(a), Some(b)) = (lf.number(), rf.number()) {
+                return Ok(compare_numbers(*op, a, b));
+            }
             let (mut ln, mut rn) = (Value::Undefined, Value::Undefined);
             let (l_slow, r_slow);
             let l: &Value = match lf {
@@ -662,7 +695,38 @@ pub(crate) fn binary(op: BinOp, l: &Value, r: &Value) -> Value {
 mod tests {
     use std::sync::Arc;
 
-    use super::Name;
+    use super::{BinOp, Name, Value, compare, compare_numbers};
+
+    #[test]
+    fn number_comparisons_match_the_general_comparison() {
+        let numbers = [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.5,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ];
+        let ops = [
+            BinOp::Eq,
+            BinOp::Ne,
+            BinOp::Lt,
+            BinOp::Gt,
+            BinOp::Le,
+            BinOp::Ge,
+            BinOp::In,
+        ];
+        for op in ops {
+            for a in numbers {
+                for b in numbers {
+                    let general = compare(op, &Value::Number(a), &Value::Number(b));
+                    assert_eq!(compare_numbers(op, a, b), general, "{op:?} {a} {b}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn names_match_keys_exactly_at_every_length() {
