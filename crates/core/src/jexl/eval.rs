@@ -51,7 +51,7 @@ impl Name {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn lookup<'v>(&self, map: &'v Object) -> Option<&'v Value> {
         let guess = self.slot.load(AtomicOrdering::Relaxed);
         if let Some((key, value)) = map.get_index(guess)
