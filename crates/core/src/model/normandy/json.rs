@@ -69,7 +69,8 @@ impl<'a> Cx<'a> {
             text,
             diagnostics: Vec::new(),
             errors: 0,
-            locator: JsonLocator::new(text),
+            // Fields are only located once serde_json has accepted the text.
+            locator: JsonLocator::for_valid_json(text),
         }
     }
 
