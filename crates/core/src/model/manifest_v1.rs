@@ -27,7 +27,7 @@ use std::fmt;
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use crate::diagnostic::{Diagnostic, FieldPath, Position, locate_json};
+use crate::diagnostic::{Diagnostic, FieldPath, JsonLocator, Position};
 use crate::model::{Parsed, RejectedItem};
 
 /// The only manifest schema version this module understands.
@@ -386,6 +386,8 @@ fn parse_document(file: &str, text: &str, diagnostics: &mut Vec<Diagnostic>) -> 
         extra: root,
     };
     let mut seen_ids: HashSet<String> = HashSet::new();
+    // serde_json accepted the text above, so the locator may take the fast path.
+    let mut locator = JsonLocator::for_valid_json(text);
     for (index, entry) in entries.into_iter().enumerate() {
         let path = root_path.key("experiments").index(index);
         let first_diagnostic = diagnostics.len();
@@ -398,7 +400,7 @@ fn parse_document(file: &str, text: &str, diagnostics: &mut Vec<Diagnostic>) -> 
         };
         let mut checker = EntryChecker {
             file,
-            text,
+            locator: &mut locator,
             path: &path,
             diagnostics: &mut *diagnostics,
             valid: true,
@@ -429,7 +431,7 @@ fn parse_document(file: &str, text: &str, diagnostics: &mut Vec<Diagnostic>) -> 
                 readable_id,
                 file,
                 index,
-                locate_json(text, &path),
+                locator.locate(&path),
                 &path,
                 diagnostics.get(first_diagnostic..).unwrap_or_default(),
             )),
@@ -472,25 +474,27 @@ fn json_type_name(value: &Value) -> &'static str {
 }
 
 /// Validates one experiment entry, collecting diagnostics; `valid` turns false on any error.
-struct EntryChecker<'a> {
+struct EntryChecker<'a, 't> {
     file: &'a str,
-    text: &'a str,
+    /// Shared by all entries, so that many diagnostics cost about one pass over the text.
+    locator: &'a mut JsonLocator<'t>,
     path: &'a FieldPath,
     diagnostics: &'a mut Vec<Diagnostic>,
     valid: bool,
 }
 
-impl EntryChecker<'_> {
+impl EntryChecker<'_, '_> {
     fn error(&mut self, path: FieldPath, message: String) {
         self.valid = false;
+        let position = self.locator.locate(&path);
         self.diagnostics
-            .push(Diagnostic::json_error(self.file, self.text, path, message));
+            .push(Diagnostic::error(self.file, position, path, message));
     }
 
     fn warning(&mut self, path: FieldPath, message: String) {
-        self.diagnostics.push(Diagnostic::json_warning(
-            self.file, self.text, path, message,
-        ));
+        let position = self.locator.locate(&path);
+        self.diagnostics
+            .push(Diagnostic::warning(self.file, position, path, message));
     }
 
     fn wrong_type(&mut self, key: &str, expected: &str, value: &Value) {

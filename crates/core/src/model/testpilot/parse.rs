@@ -11,7 +11,7 @@ use super::{
     NotifyDirective, Observe, Ping, PlanStep, RandomDeploy, SpecVersion, Spelling,
     TEMPLATE_VARIABLES, Template, UiAction, UiDirective, UiKind, Wait,
 };
-use crate::diagnostic::{Diagnostic, FieldPath, Position, locate_json};
+use crate::diagnostic::{Diagnostic, FieldPath, JsonLocator, Position};
 use crate::jexl::Expression;
 use crate::model::{Parsed, RejectedItem};
 
@@ -40,6 +40,7 @@ pub(super) fn parse_index(file: &str, text: &str) -> Parsed<FlightsIndex> {
     let mut reader = Reader {
         file,
         text,
+        locator: JsonLocator::new(text),
         diagnostics: Vec::new(),
     };
     let index = reader.index();
@@ -52,6 +53,8 @@ pub(super) fn parse_index(file: &str, text: &str) -> Parsed<FlightsIndex> {
 struct Reader<'a> {
     file: &'a str,
     text: &'a str,
+    /// Positions every diagnostic in about one pass over the text, however many there are.
+    locator: JsonLocator<'a>,
     diagnostics: Vec<Diagnostic>,
 }
 
@@ -64,18 +67,20 @@ enum Aliased<'v> {
 
 impl<'a> Reader<'a> {
     fn error(&mut self, path: &FieldPath, message: String) {
-        self.diagnostics.push(Diagnostic::json_error(
+        let position = self.locator.locate(path);
+        self.diagnostics.push(Diagnostic::error(
             self.file,
-            self.text,
+            position,
             path.clone(),
             message,
         ));
     }
 
     fn warning(&mut self, path: &FieldPath, message: String) {
-        self.diagnostics.push(Diagnostic::json_warning(
+        let position = self.locator.locate(path);
+        self.diagnostics.push(Diagnostic::warning(
             self.file,
-            self.text,
+            position,
             path.clone(),
             message,
         ));
@@ -203,7 +208,7 @@ impl<'a> Reader<'a> {
     /// `first_diagnostic`. Its id is its studyname (either spelling) when that is a
     /// non-empty string.
     fn rejected(
-        &self,
+        &mut self,
         item: &Value,
         index: usize,
         path: &FieldPath,
@@ -215,11 +220,12 @@ impl<'a> Reader<'a> {
                 Some(Value::String(name)) if !name.is_empty() => Some(name.clone()),
                 _ => None,
             });
+        let position = self.locator.locate(path);
         RejectedItem::from_diagnostics(
             id,
             self.file,
             index,
-            locate_json(self.text, path),
+            position,
             path,
             self.diagnostics.get(first_diagnostic..).unwrap_or_default(),
         )
