@@ -283,13 +283,9 @@ fn evaluate_recipe(
             if args.is_enrollment_paused {
                 return fail("enrollment-paused");
             }
-            let ratios: Vec<f64> = args.branches.iter().map(|b| b.ratio as f64).collect();
-            let chosen = match choose_branch(user_id, &args.slug, &ratios) {
-                Ok(idx) => idx,
+            let branch = match pick_branch(user_id, &args.slug, &args.branches, |b| b.ratio) {
+                Ok(branch) => branch,
                 Err(reason) => return result(false, Some(reason)),
-            };
-            let Some(branch) = args.branches.get(chosen) else {
-                return fail("branch-error: no branch at the chosen index");
             };
             let mut value = serde_json::Map::new();
             value.insert(args.preference_name.clone(), pref_json(&branch.value));
@@ -303,13 +299,9 @@ fn evaluate_recipe(
             if args.is_enrollment_paused {
                 return fail("enrollment-paused");
             }
-            let ratios: Vec<f64> = args.branches.iter().map(|b| b.ratio as f64).collect();
-            let chosen = match choose_branch(user_id, &args.slug, &ratios) {
-                Ok(idx) => idx,
+            let branch = match pick_branch(user_id, &args.slug, &args.branches, |b| b.ratio) {
+                Ok(branch) => branch,
                 Err(reason) => return result(false, Some(reason)),
-            };
-            let Some(branch) = args.branches.get(chosen) else {
-                return fail("branch-error: no branch at the chosen index");
             };
             let mut value = serde_json::Map::new();
             for (name, spec) in &branch.preferences {
@@ -332,6 +324,20 @@ pub fn choose_branch(user_id: Option<&str>, slug: &str, ratios: &[f64]) -> Resul
     };
     let input = Value::String(Arc::from(format!("{user_id}-{slug}-branch")));
     sampling::ratio_sample(&input, ratios).map_err(|e| format!("branch-error: {e}"))
+}
+
+/// The branch `user_id` gets among `branches` (weighted by `ratio`), or why there is none.
+fn pick_branch<'b, B>(
+    user_id: Option<&str>,
+    slug: &str,
+    branches: &'b [B],
+    ratio: fn(&B) -> u64,
+) -> Result<&'b B, String> {
+    let ratios: Vec<f64> = branches.iter().map(|b| ratio(b) as f64).collect();
+    let chosen = choose_branch(user_id, slug, &ratios)?;
+    branches
+        .get(chosen)
+        .ok_or_else(|| "branch-error: no branch at the chosen index".to_owned())
 }
 
 fn pref_json(value: &crate::context::PrefValue) -> serde_json::Value {
