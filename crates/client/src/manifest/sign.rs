@@ -1,0 +1,209 @@
+//! Writing a signed unified manifest.
+
+use std::collections::BTreeMap;
+
+use flightdeck_core::diagnostic::Diagnostic;
+use flightdeck_core::model::normandy::{
+    self, Container, FilterSource, JsonMap, Layout, Recipe, RecipeSet, RevisionId, Shape,
+};
+use jiff::Timestamp;
+use serde_json::Value;
+
+use super::{FORMAT, Loaded, MAX_SERIAL, ManifestSource, VERSION};
+use crate::canonical;
+use crate::signature::{ALGORITHM, SignatureError, SigningKey};
+
+/// The member of a minimal recipe that the core parser keeps among a recipe's other keys.
+const USES_ONLY_BASELINE: &str = "uses_only_baseline_capabilities";
+
+/// Why a manifest could not be signed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignError {
+    /// An input has errors (a rejected recipe or experiment); fix them first.
+    #[error("{first} (fix the errors before signing)")]
+    InputErrors {
+        /// The first error.
+        first: Box<Diagnostic>,
+    },
+    /// Two inputs hold Manifest v1 experiments.
+    #[error("{first} and {second} both hold Manifest v1 experiments; a manifest holds at most one")]
+    TwoExperimentManifests {
+        /// The first input with experiments.
+        first: String,
+        /// The second.
+        second: String,
+    },
+    /// Two recipes have the same id.
+    #[error("recipe {id} is in {first} and again in {second}")]
+    DuplicateRecipe {
+        /// The id.
+        id: u64,
+        /// The input of the first one.
+        first: String,
+        /// The input of the second.
+        second: String,
+    },
+    /// The serial is too large.
+    #[error("serial {0} is above the largest serial {MAX_SERIAL}")]
+    Serial(u64),
+    /// Signing failed.
+    #[error("{0}")]
+    Signature(#[from] SignatureError),
+}
+
+/// Writes a unified manifest holding every recipe and the experiments of `parts`, each
+/// recipe signed on its own and the whole document signed, all with `key`.
+///
+/// Recipes are written as Normandy's minimal recipe (`{id, name, revision_id, action,
+/// arguments, filter_expression, capabilities, uses_only_baseline_capabilities}`, with
+/// `revision_id` a string and `capabilities` sorted), built from the parsed recipe whatever
+/// shape it came in; other members (API v1's `enabled`, `last_updated`, …) are not carried.
+/// A unified manifest's records keep their `recipe` objects byte for byte (only the
+/// signatures are new), so re-signing never changes what a recipe says. The experiments are
+/// the Manifest v1 document as read.
+///
+/// Inputs with errors are refused, as are two inputs with experiments, a recipe id that
+/// appears twice, and a serial above [`MAX_SERIAL`].
+pub fn sign_manifest(
+    parts: &[&Loaded],
+    key: &SigningKey,
+    serial: u64,
+    published_at: Timestamp,
+) -> Result<Value, SignError> {
+    if serial > MAX_SERIAL {
+        return Err(SignError::Serial(serial));
+    }
+    let mut recipes: Vec<(Value, &str)> = Vec::new();
+    let mut experiments: Option<(Value, &str)> = None;
+    for part in parts {
+        if let Some(first) = part.diagnostics().iter().find(|d| d.is_error()) {
+            return Err(SignError::InputErrors {
+                first: Box::new(first.clone()),
+            });
+        }
+        let part_experiments = match part.source() {
+            ManifestSource::Normandy(set) => {
+                recipes.extend(minimal_recipes(set).into_iter().map(|r| (r, part.name())));
+                None
+            }
+            ManifestSource::ManifestV1(_) => Some(part.document().clone()),
+            ManifestSource::Unified(unified) => {
+                if let Some(Value::Array(records)) = part.document().get("normandy") {
+                    recipes.extend(
+                        records
+                            .iter()
+                            .filter_map(|record| record.get("recipe"))
+                            .map(|recipe| (recipe.clone(), part.name())),
+                    );
+                }
+                unified
+                    .experiments
+                    .as_ref()
+                    .and_then(|_| part.document().get("experiments").cloned())
+            }
+        };
+        if let Some(document) = part_experiments {
+            if let Some((_, first)) = &experiments {
+                return Err(SignError::TwoExperimentManifests {
+                    first: (*first).to_owned(),
+                    second: part.name().to_owned(),
+                });
+            }
+            experiments = Some((document, part.name()));
+        }
+    }
+    let mut seen: BTreeMap<u64, &str> = BTreeMap::new();
+    for (recipe, name) in &recipes {
+        if let Some(id) = recipe.get("id").and_then(Value::as_u64)
+            && let Some(first) = seen.insert(id, name)
+        {
+            return Err(SignError::DuplicateRecipe {
+                id,
+                first: first.to_owned(),
+                second: (*name).to_owned(),
+            });
+        }
+    }
+
+    let timestamp = published_at.to_string();
+    let public_key = key.public_key().to_base64_der();
+    let mut records = Vec::with_capacity(recipes.len());
+    for (recipe, _) in recipes {
+        let signature = key.sign(&canonical::to_vec(&recipe))?;
+        let mut signature_object = JsonMap::new();
+        signature_object.insert("signature".to_owned(), Value::String(signature));
+        signature_object.insert("timestamp".to_owned(), Value::String(timestamp.clone()));
+        signature_object.insert("x5u".to_owned(), Value::Null);
+        signature_object.insert("public_key".to_owned(), Value::String(public_key.clone()));
+        signature_object.insert("keyId".to_owned(), Value::String(key.key_id().to_string()));
+        let mut record = JsonMap::new();
+        record.insert("recipe".to_owned(), recipe);
+        record.insert("signature".to_owned(), Value::Object(signature_object));
+        records.push(Value::Object(record));
+    }
+
+    let mut document = JsonMap::new();
+    document.insert("format".to_owned(), Value::String(FORMAT.to_owned()));
+    document.insert("version".to_owned(), Value::from(VERSION));
+    document.insert("serial".to_owned(), Value::from(serial));
+    document.insert("publishedAt".to_owned(), Value::String(timestamp));
+    document.insert("normandy".to_owned(), Value::Array(records));
+    if let Some((experiments, _)) = experiments {
+        document.insert("experiments".to_owned(), experiments);
+    }
+    let signature = key.sign(&canonical::to_vec(&Value::Object(document.clone())))?;
+    let mut signature_object = JsonMap::new();
+    signature_object.insert("signature".to_owned(), Value::String(signature));
+    signature_object.insert("keyId".to_owned(), Value::String(key.key_id().to_string()));
+    signature_object.insert("alg".to_owned(), Value::String(ALGORITHM.to_owned()));
+    document.insert("signature".to_owned(), Value::Object(signature_object));
+    Ok(Value::Object(document))
+}
+
+/// The minimal recipe objects of `set`, written by the core serialiser from the parsed
+/// recipes (so a v3 recipe gets its compiled `filter_expression` and derived capabilities).
+fn minimal_recipes(set: &RecipeSet) -> Vec<Value> {
+    let recipes = set.recipes.iter().map(minimal_recipe).collect();
+    let minimal = RecipeSet {
+        recipes,
+        container: Container::Array,
+    };
+    match serde_json::from_str(&normandy::to_json(&minimal)) {
+        Ok(Value::Array(items)) => items,
+        // The core writes an array for `Container::Array`.
+        _ => Vec::new(),
+    }
+}
+
+fn minimal_recipe(recipe: &Recipe) -> Recipe {
+    let mut minimal = recipe.clone();
+    minimal.revision_id = recipe
+        .revision_id
+        .as_ref()
+        .map(|id| RevisionId::Text(id.to_string()));
+    minimal.capabilities.sort();
+    minimal.signature = None;
+    let uses_only_baseline = match &recipe.layout.shape {
+        Shape::V3 { extra, .. } => extra.get(USES_ONLY_BASELINE),
+        Shape::Bare | Shape::Signed { .. } => recipe.layout.extra.get(USES_ONLY_BASELINE),
+    };
+    let mut extra = JsonMap::new();
+    if let Some(value) = uses_only_baseline {
+        extra.insert(USES_ONLY_BASELINE.to_owned(), value.clone());
+    }
+    minimal.layout = Layout {
+        shape: Shape::Bare,
+        action_object: None,
+        filter_source: FilterSource {
+            filter_expression: recipe
+                .filter
+                .as_ref()
+                .map(|filter| filter.expression.clone())
+                .or_else(|| recipe.layout.filter_source.filter_expression.clone()),
+            ..FilterSource::default()
+        },
+        capabilities_given: true,
+        extra,
+    };
+    minimal
+}
