@@ -5,7 +5,10 @@
 //! - `validate PATH…`: check documents of every input format, print `file:line:col: …` problems.
 //! - `expr`: evaluate filter expressions (one from the command line, or JSON Lines from stdin).
 //! - `eval`: decide, for one client, which recipes, experiments, flights and flags apply.
+//! - `client …`: the reference client over a profile directory (run, status, prefs, set-pref,
+//!   events).
 
+mod client;
 mod expr;
 mod inputs;
 
@@ -63,6 +66,11 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// The reference client: apply a manifest to a profile directory and inspect it.
+    Client {
+        #[command(subcommand)]
+        command: client::ClientCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -83,6 +91,7 @@ fn main() -> ExitCode {
             json,
             paths,
         } => inputs::eval(&context, json, &paths),
+        Command::Client { command } => client::run(command),
     };
     match result {
         Ok(code) => code,

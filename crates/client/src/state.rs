@@ -505,14 +505,40 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         file.write_all(bytes)?;
         file.sync_all()?;
         drop(file);
+        crash_point::reached();
         std::fs::rename(&tmp, path)?;
         // The rename is durable only once the directory entry is.
-        std::fs::File::open(&dir)?.sync_all()
+        std::fs::File::open(&dir)?.sync_all()?;
+        crash_point::reached();
+        Ok(())
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// Deterministic crash points for the crash tests: with the `crash-points` feature, the process
+/// aborts (as abruptly as SIGKILL: no destructors, no flushing) when it reaches the N-th point,
+/// N taken from the environment variable `FLIGHTDECK_CRASH_POINT`. Each atomic write has two
+/// points: the temporary file written but not renamed, and the rename done. Without the feature
+/// (every normal build) this is nothing.
+mod crash_point {
+    #[cfg(feature = "crash-points")]
+    pub(super) fn reached() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static REACHED: AtomicU64 = AtomicU64::new(0);
+        let n = REACHED.fetch_add(1, Ordering::SeqCst) + 1;
+        let target = std::env::var("FLIGHTDECK_CRASH_POINT")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok());
+        if target == Some(n) {
+            std::process::abort();
+        }
+    }
+
+    #[cfg(not(feature = "crash-points"))]
+    pub(super) fn reached() {}
 }
 
 /// Whether two optional preference values have the same type (an absent value matches all).
