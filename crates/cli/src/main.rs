@@ -5,9 +5,11 @@
 //! - `validate PATH…`: check documents of every input format, print `file:line:col: …` problems.
 //! - `expr`: evaluate filter expressions (one from the command line, or JSON Lines from stdin).
 //! - `eval`: decide, for one client, which recipes, experiments, flights and flags apply.
+//! - `keys generate`, `sign`, `verify-manifest`: signing keys and signed manifests.
 
 mod expr;
 mod inputs;
+mod keys;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -63,6 +65,20 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Manage manifest signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+    },
+    /// Write a signed Flightdeck manifest from recipes and experiments.
+    ///
+    /// Every recipe is signed on its own and the whole manifest is signed, with one P-384 key
+    /// (see docs/manifest-format.md).
+    Sign(keys::SignArgs),
+    /// Check a manifest's signatures and serial as a client does.
+    ///
+    /// Exits 0 when the manifest and every recipe signature verify, 1 otherwise.
+    VerifyManifest(keys::VerifyArgs),
 }
 
 fn main() -> ExitCode {
@@ -83,6 +99,9 @@ fn main() -> ExitCode {
             json,
             paths,
         } => inputs::eval(&context, json, &paths),
+        Command::Keys { command } => keys::run_keys(&command),
+        Command::Sign(args) => keys::sign(&args),
+        Command::VerifyManifest(args) => keys::verify_manifest(&args),
     };
     match result {
         Ok(code) => code,
