@@ -7,10 +7,12 @@
 //! - `eval`: decide, for one client, which recipes, experiments, flights and flags apply.
 //! - `client …`: the reference client over a profile directory (run, status, prefs, set-pref,
 //!   events).
+//! - `keys generate`, `sign`, `verify-manifest`: signing keys and signed manifests.
 
 mod client;
 mod expr;
 mod inputs;
+mod keys;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -71,6 +73,20 @@ enum Command {
         #[command(subcommand)]
         command: client::ClientCommand,
     },
+    /// Manage manifest signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+    },
+    /// Write a signed Flightdeck manifest from recipes and experiments.
+    ///
+    /// Every recipe is signed on its own and the whole manifest is signed, with one P-384 key
+    /// (see docs/manifest-format.md).
+    Sign(keys::SignArgs),
+    /// Check a manifest's signatures and serial as a client does.
+    ///
+    /// Exits 0 when the manifest and every recipe signature verify, 1 otherwise.
+    VerifyManifest(keys::VerifyArgs),
 }
 
 fn main() -> ExitCode {
@@ -92,6 +108,9 @@ fn main() -> ExitCode {
             paths,
         } => inputs::eval(&context, json, &paths),
         Command::Client { command } => client::run(command),
+        Command::Keys { command } => keys::run_keys(&command),
+        Command::Sign(args) => keys::sign(&args),
+        Command::VerifyManifest(args) => keys::verify_manifest(&args),
     };
     match result {
         Ok(code) => code,

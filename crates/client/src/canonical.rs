@@ -42,6 +42,14 @@ pub fn to_vec(value: &Value) -> Vec<u8> {
     to_string(value).into_bytes()
 }
 
+/// The canonical JSON text of the object `map` without its member `excluded` (what a
+/// signature stored in the object itself covers), without copying the object.
+pub fn object_without(map: &Map<String, Value>, excluded: &str) -> String {
+    let mut out = String::new();
+    write_object(&mut out, map, Some(excluded));
+    out
+}
+
 /// The first number in `value` (depth first, in document order) that canonical JSON would
 /// not write exactly: an integer whose magnitude needs more than the 53 bits of a double.
 ///
@@ -105,12 +113,15 @@ fn write_value(out: &mut String, value: &Value) {
             }
             out.push(']');
         }
-        Value::Object(map) => write_object(out, map),
+        Value::Object(map) => write_object(out, map, None),
     }
 }
 
-fn write_object(out: &mut String, map: &Map<String, Value>) {
-    let mut members: Vec<(&String, &Value)> = map.iter().collect();
+fn write_object(out: &mut String, map: &Map<String, Value>, excluded: Option<&str>) {
+    let mut members: Vec<(&String, &Value)> = map
+        .iter()
+        .filter(|(key, _)| Some(key.as_str()) != excluded)
+        .collect();
     // Keys are unique, so an unstable sort gives one order.
     members.sort_unstable_by(|(a, _), (b, _)| compare_utf16(a, b));
     out.push('{');
@@ -203,6 +214,16 @@ mod tests {
         );
         assert_eq!(canonical("[]"), "[]");
         assert_eq!(canonical("{}"), "{}");
+    }
+
+    #[test]
+    fn an_object_without_one_member() {
+        let value = json!({"signature": {"x": 1}, "b": 2, "a": [1]});
+        let Value::Object(map) = &value else {
+            unreachable!()
+        };
+        assert_eq!(object_without(map, "signature"), r#"{"a":[1],"b":2}"#);
+        assert_eq!(object_without(map, "absent"), to_string(&value));
     }
 
     #[test]

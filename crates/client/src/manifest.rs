@@ -131,6 +131,9 @@ pub struct Loaded {
     diagnostics: Vec<Diagnostic>,
     document: Value,
     content_sha256: ContentHash,
+    /// The content digest of the signed bytes of a unified manifest
+    /// ([`crate::signature::content_digest`]).
+    signed_digest: Option<[u8; 48]>,
 }
 
 impl Loaded {

@@ -61,8 +61,10 @@ impl ManifestOrigin {
     }
 }
 
-/// How the client behaves; the defaults are the reference systems'.
-#[derive(Debug, Clone, Default)]
+/// How the client behaves; the defaults are the reference systems', except that recipe
+/// signatures are not re-verified one by one at every run (see
+/// [`ClientConfig::recipe_signatures`]).
+#[derive(Debug, Clone)]
 pub struct ClientConfig {
     /// Preference rollouts and experiments.
     pub normandy: NormandyConfig,
@@ -73,11 +75,27 @@ pub struct ClientConfig {
     /// Keys a manifest must be signed with. `None` means verification is not configured and
     /// unsigned manifests are accepted (a signed one is still checked for replay).
     pub trusted_keys: Option<TrustedKeys>,
-    /// Whether each recipe's own signature is verified at every run (see
-    /// [`RecipeSignatureCheck`]).
+    /// Whether each recipe's own signature is verified at every run. The default is
+    /// [`RecipeSignatureCheck::Skip`]: the whole-manifest signature, verified at every run
+    /// (also for the cached copy), already covers every recipe's bytes, and one P-384
+    /// verification per recipe would cost seconds for a 1,000-recipe manifest.
+    /// `flightdeck verify-manifest` checks every recipe signature.
     pub recipe_signatures: RecipeSignatureCheck,
     /// Whether the Manifest v1 experiments service is off (`experiments.enabled = false`).
     pub manifest_experiments_disabled: bool,
+}
+
+impl Default for ClientConfig {
+    fn default() -> ClientConfig {
+        ClientConfig {
+            normandy: NormandyConfig::default(),
+            fetch: FetchPolicy::default(),
+            upload: None,
+            trusted_keys: None,
+            recipe_signatures: RecipeSignatureCheck::Skip,
+            manifest_experiments_disabled: false,
+        }
+    }
 }
 
 /// The files of a reference-client profile directory.

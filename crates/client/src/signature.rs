@@ -17,11 +17,12 @@ use std::path::Path;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD, URL_SAFE_NO_PAD_INDIFFERENT};
-use p384::ecdsa::signature::{MultipartSigner as _, MultipartVerifier as _};
+use p384::ecdsa::signature::MultipartSigner as _;
+use p384::ecdsa::signature::hazmat::PrehashVerifier as _;
 use p384::elliptic_curve::Generate as _;
 use p384::pkcs8::{DecodePrivateKey as _, DecodePublicKey as _, EncodePrivateKey as _};
 use p384::pkcs8::{EncodePublicKey as _, LineEnding};
-use sha2::{Digest as _, Sha256};
+use sha2::{Digest as _, Sha256, Sha384};
 
 /// The random number generator traits key generation takes (rand_core 0.10).
 pub use p384::elliptic_curve::rand_core;
@@ -71,6 +72,17 @@ impl fmt::Display for KeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// What a content signature of `data` signs: SHA-384 of `"Content-Signature:\0" ‖ data`.
+///
+/// Computing it once lets a caller that must hash anyway (a manifest hashed while it is read)
+/// verify without walking the data again ([`TrustedKeys::verify_digest_with`]).
+pub fn content_digest(data: &[u8]) -> [u8; 48] {
+    let mut hasher = Sha384::new();
+    hasher.update(CONTENT_SIGNATURE_PREFIX);
+    hasher.update(data);
+    hasher.finalize().into()
 }
 
 /// Lowercase hex of `bytes` (sha2 0.11 digests no longer format with `{:x}`).
@@ -320,16 +332,16 @@ impl PublicKey {
     /// Checks that `signature` (base64url of `r ‖ s`) is this key's signature of `data`.
     pub fn verify(&self, data: &[u8], signature: &str) -> Result<(), SignatureError> {
         let signature = decode_signature(signature)?;
-        self.verify_decoded(data, &signature)
+        self.verify_decoded(&content_digest(data), &signature)
     }
 
     fn verify_decoded(
         &self,
-        data: &[u8],
+        digest: &[u8; 48],
         signature: &p384::ecdsa::Signature,
     ) -> Result<(), SignatureError> {
         self.inner
-            .multipart_verify(&[CONTENT_SIGNATURE_PREFIX, data], signature)
+            .verify_prehash(digest, signature)
             .map_err(|_| SignatureError::Mismatch {
                 tried: vec![self.id.clone()],
             })
@@ -463,6 +475,16 @@ impl TrustedKeys {
         signature: &str,
         key_id: Option<&str>,
     ) -> Result<KeyId, SignatureError> {
+        self.verify_digest_with(&content_digest(data), signature, key_id)
+    }
+
+    /// [`TrustedKeys::verify_with`] for data given by its [`content_digest`].
+    pub fn verify_digest_with(
+        &self,
+        digest: &[u8; 48],
+        signature: &str,
+        key_id: Option<&str>,
+    ) -> Result<KeyId, SignatureError> {
         if self.keys.is_empty() {
             return Err(SignatureError::NoTrustedKeys);
         }
@@ -477,7 +499,7 @@ impl TrustedKeys {
             None => self.keys.iter().collect(),
         };
         for key in &candidates {
-            if key.verify_decoded(data, &signature).is_ok() {
+            if key.verify_decoded(digest, &signature).is_ok() {
                 return Ok(key.id().clone());
             }
         }

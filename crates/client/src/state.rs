@@ -217,7 +217,8 @@ pub struct ManifestCache {
     /// The serial of the last accepted signed manifest; an older one is a replay.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub serial: Option<u64>,
-    /// SHA-256 (hex) of the last accepted manifest's bytes.
+    /// The content hash (hex SHA-256 of the signed canonical bytes, see
+    /// [`crate::manifest::Loaded::content_sha256`]) of the last accepted manifest.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
     /// The HTTP entity tag of the last accepted manifest, sent as `If-None-Match`.

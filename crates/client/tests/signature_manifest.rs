@@ -653,3 +653,62 @@ fn diagnostics_inside_embedded_documents_point_into_the_whole_file() {
     assert!(lines[rejected.position.line - 1].contains('{'));
     assert!(lines[rejected.position.line].contains("\"id\": \"d2a3f1e0-http3-rollout-study\""));
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+
+    /// A small signed manifest (one recipe, one experiment) and its content hash.
+    fn small() -> &'static (String, ContentHash) {
+        static SMALL: OnceLock<(String, ContentHash)> = OnceLock::new();
+        SMALL.get_or_init(|| {
+            let recipe = load(
+                "r.json",
+                br#"[{"id": 5, "name": "n\u00e9", "revision_id": "9", "action": "preference-rollback",
+                      "arguments": {"rolloutSlug": "s"}, "filter_expression": "true",
+                      "capabilities": ["action.preference-rollback"]}]"#,
+            )
+            .unwrap();
+            let experiments = load(
+                "e.json",
+                br#"{"version": 1, "experiments": [{"id": "x", "xpiURL": "https://e/x.xpi",
+                      "xpiHash": "sha1:cb1eb32b89d86d78b7326f416cf404548c5e0099", "sample": 0.25}]}"#,
+            )
+            .unwrap();
+            let document = sign_manifest(&[&recipe, &experiments], &key_a(), 3, published()).unwrap();
+            let text = serde_json::to_string_pretty(&document).unwrap();
+            let hash = *load_text(&text).content_sha256();
+            (text, hash)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn load_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+            let _ = load("x.json", &bytes);
+        }
+
+        /// Whatever one byte is changed to, a manifest that still verifies says exactly what
+        /// was signed (only its formatting can differ).
+        #[test]
+        fn a_changed_byte_is_accepted_only_if_the_content_is_unchanged(
+            place in any::<prop::sample::Index>(),
+            byte in any::<u8>(),
+        ) {
+            let (text, hash) = small();
+            let mut bytes = text.clone().into_bytes();
+            let at = place.index(bytes.len());
+            bytes[at] = byte;
+            if let Ok(loaded) = load("m.json", &bytes) {
+                let trusted = trust(&[&key_a()]);
+                if let Ok(verified) = verify(loaded, &trusted, None, &VerifyPolicy::default()) {
+                    prop_assert_eq!(verified.loaded().content_sha256(), hash);
+                    prop_assert!(verified.bad_recipes().is_empty());
+                }
+            }
+        }
+    }
+}

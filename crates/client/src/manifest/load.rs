@@ -3,14 +3,14 @@
 use flightdeck_core::diagnostic::{Diagnostic, FieldPath, JsonLocator, PathSegment, Position};
 use flightdeck_core::model::{JsonFormat, Parsed, detect_json_format, manifest_v1, normandy};
 use serde::de::IgnoredAny;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use super::{
     ContentHash, FORMAT, Loaded, MAX_MANIFEST_BYTES, MAX_SERIAL, ManifestError, ManifestSignature,
     ManifestSource, UnifiedManifest, VERSION,
 };
-use crate::canonical;
+use crate::{canonical, signature};
 
 /// The members a unified manifest defines; others are kept (they are signed) with a warning.
 const UNIFIED_KEYS: [&str; 7] = [
@@ -121,31 +121,29 @@ pub fn load(name: &str, bytes: &[u8]) -> Result<Loaded, ManifestError> {
             }
         },
     };
-    let content_sha256 = content_hash(&source, &document);
+    // The signed content is hashed once here, for the replay check and for the signature.
+    let (content_sha256, signed_digest) = match (&source, &document) {
+        (ManifestSource::Unified(_), Value::Object(map)) => {
+            // What the whole-document signature covers.
+            let bytes = canonical::object_without(map, "signature");
+            (
+                ContentHash(Sha256::digest(&bytes).into()),
+                Some(signature::content_digest(bytes.as_bytes())),
+            )
+        }
+        _ => (
+            ContentHash(Sha256::digest(canonical::to_vec(&document)).into()),
+            None,
+        ),
+    };
     Ok(Loaded {
         name: name.to_owned(),
         source,
         diagnostics,
         document,
         content_sha256,
+        signed_digest,
     })
-}
-
-/// The hash of the signed content (see [`Loaded::content_sha256`]).
-fn content_hash(source: &ManifestSource, document: &Value) -> ContentHash {
-    let bytes = match (source, document) {
-        (ManifestSource::Unified(_), Value::Object(map)) => signed_bytes(map),
-        _ => canonical::to_vec(document),
-    };
-    ContentHash(Sha256::digest(&bytes).into())
-}
-
-/// What the whole-document signature of a unified manifest covers: the canonical JSON of the
-/// document without its top-level `signature` member.
-pub(super) fn signed_bytes(document: &Map<String, Value>) -> Vec<u8> {
-    let mut unsigned = document.clone();
-    unsigned.shift_remove("signature");
-    canonical::to_vec(&Value::Object(unsigned))
 }
 
 /// The value of a core parse, or every diagnostic as the error when it gave none.

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 
-use super::load::signed_bytes;
 use super::{ContentHash, Loaded, ManifestSource};
 use crate::canonical;
 use crate::signature::{ALGORITHM, KeyId, PublicKey, SignatureError, TrustedKeys};
@@ -226,7 +225,11 @@ pub fn verify(
             });
         }
     };
-    let (Some(signature), Value::Object(document)) = (&unified.signature, loaded.document()) else {
+    let (Some(signature), Some(digest), Value::Object(document)) = (
+        &unified.signature,
+        loaded.signed_digest.as_ref(),
+        loaded.document(),
+    ) else {
         return Err(VerifyError::Unsigned {
             name,
             format: super::FORMAT,
@@ -239,11 +242,7 @@ pub fn verify(
         });
     }
     let key_id = trusted
-        .verify_with(
-            &signed_bytes(document),
-            &signature.signature,
-            signature.key_id.as_deref(),
-        )
+        .verify_digest_with(digest, &signature.signature, signature.key_id.as_deref())
         .map_err(|error| VerifyError::BadSignature {
             name: name.clone(),
             error,
