@@ -622,7 +622,9 @@ fn obtain_manifest(
                 }
                 FetchOutcome::Fetched { body, etag } => (body, etag),
                 FetchOutcome::Skipped { until } => {
-                    return fall_back(env, state, format!("backing off until {until}"));
+                    // Nothing was tried: `last_error` keeps the failure that started the
+                    // backoff, which is what `client status` must show while it lasts.
+                    return use_last_good(env, format!("backing off until {until}"));
                 }
                 FetchOutcome::Failed { error, .. } => return fall_back(env, state, error),
             }
@@ -718,6 +720,11 @@ fn fall_back(
     reason: String,
 ) -> (Option<Verified>, ManifestStatus) {
     state.manifest.last_error = Some(reason.clone());
+    use_last_good(env, reason)
+}
+
+/// The last good manifest, used because of `reason`, or nothing when there is none.
+fn use_last_good(env: &RunEnv<'_>, reason: String) -> (Option<Verified>, ManifestStatus) {
     match last_good(env) {
         Some(verified) => (Some(verified), ManifestStatus::UsedLastGood { reason }),
         None => (None, ManifestStatus::Unavailable { reason }),
