@@ -314,7 +314,7 @@ fn a_manifest_v1_experiment_installs_its_verified_package() {
         "{out}"
     );
     assert!(
-        out.contains(&format!("next wake-up: {}", at(86_400))),
+        out.contains(&format!("next wake-up: {}", at(86_401))),
         "{out}"
     );
 

@@ -173,7 +173,7 @@ fn bench_run(c: &mut Criterion) {
     one_run(&settled, &origin, &context, &config);
     let state = std::fs::read_to_string(settled.join("state.json")).expect("state");
     assert!(
-        state.matches("\"state\":\"active\"").count() > 100,
+        state.matches("\"state\":\"active\"").count() > 40,
         "the first run enrolled too few rollouts"
     );
 

@@ -283,10 +283,11 @@ fn telemetry_lifecycle_sequence() {
     let (outcome, events) = client.run(Some(&manifest(&[e1.clone(), e2.clone()])), now);
     assert_eq!(events, [activated("E1")]);
     assert_eq!(outcome.active.as_deref(), Some("E1"));
-    // The timer is maxActiveSeconds (10 days), before E1's endTime and E2's startTime.
+    // The timer is maxActiveSeconds (10 days), before E1's endTime and E2's startTime, plus
+    // one second: the check is inclusive, so E1 is still active at exactly 10 days.
     assert_eq!(
         outcome.next_wake_up.map(|at| at.duration_since(now)),
-        Some(days(10))
+        Some(days(10) + SignedDuration::from_secs(1))
     );
 
     let now = e1_end + SignedDuration::from_secs(1);
@@ -415,11 +416,17 @@ fn an_active_experiment_missing_from_the_manifest_keeps_running_until_its_expiry
     let (outcome, events) = client.run(Some(&empty), start + days(1));
     assert_eq!(events, []);
     assert_eq!(outcome.active.as_deref(), Some("E"));
-    assert_eq!(outcome.next_wake_up, Some(start + days(10)));
+    assert_eq!(
+        outcome.next_wake_up,
+        Some(start + days(10) + SignedDuration::from_secs(1))
+    );
     // No manifest at all (fetch failed, nothing cached): the same.
     let (outcome, events) = client.run(None, start + days(2));
     assert_eq!(events, []);
-    assert_eq!(outcome.next_wake_up, Some(start + days(10)));
+    assert_eq!(
+        outcome.next_wake_up,
+        Some(start + days(10) + SignedDuration::from_secs(1))
+    );
     assert_eq!(client.run(Some(&empty), start + days(10)).1, []);
 
     let (outcome, events) = client.run(
@@ -685,7 +692,10 @@ fn a_manifest_of_an_unknown_version_is_ignored_and_the_running_experiment_kept()
         Some("unsupported manifest version 2")
     );
     assert_eq!(outcome.active.as_deref(), Some("E"));
-    assert_eq!(outcome.next_wake_up, Some(now + days(10)));
+    assert_eq!(
+        outcome.next_wake_up,
+        Some(now + days(10) + SignedDuration::from_secs(1))
+    );
     assert_eq!(client.entries, before);
 
     let (outcome, events) = client.run(

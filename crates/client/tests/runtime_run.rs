@@ -620,8 +620,9 @@ fn a_manifest_v1_experiment_reports_when_to_wake_up() {
     assert_eq!(activated.len(), 1);
     assert_eq!(activated[0].object, "manifest_experiment");
     assert_eq!(activated[0].extra["kind"], "ACTIVATED");
+    // The limit is inclusive, so it expires one second after a full day.
     let one_day_later = started
-        .checked_add(SignedDuration::from_secs(86_400))
+        .checked_add(SignedDuration::from_secs(86_401))
         .unwrap();
     assert_eq!(report.next_wake_up, Some(one_day_later));
     assert_eq!(

@@ -180,9 +180,11 @@ pub(super) fn expiry(experiment: &ManifestExperiment, start: Timestamp) -> Optio
         .end_time
         .and_then(|s| i64::try_from(s).ok())
         .and_then(|s| Timestamp::from_second(s).ok());
+    // Inclusive check: still active at start + max, expired one second later.
     let max_active = experiment
         .max_active_seconds
         .and_then(|s| i64::try_from(s).ok())
+        .and_then(|s| s.checked_add(1))
         .and_then(|s| start.checked_add(SignedDuration::from_secs(s)).ok());
     match (end, max_active) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -269,7 +271,7 @@ mod tests {
         let mut e = experiment("a", "u", H1);
         assert_eq!(expiry(&e, start), None);
         e.max_active_seconds = Some(86_400);
-        assert_eq!(expiry(&e, start), Some(ts("2026-01-02T00:00:00Z")));
+        assert_eq!(expiry(&e, start), Some(ts("2026-01-02T00:00:01Z")));
         e.end_time = Some(u64::try_from(ts("2026-01-01T12:00:00Z").as_second()).unwrap());
         assert_eq!(expiry(&e, start), Some(ts("2026-01-01T12:00:00Z")));
     }

@@ -452,9 +452,16 @@ pub fn next_wake_up(
         .iter()
         .filter_map(|e| match facts.started_experiments.get(&e.id) {
             Some(s) if s.active && !s.failed_start => {
+                // The `maxActiveSeconds` check is inclusive (still active at start + max),
+                // so the experiment expires one second later: wake up then, or a host that
+                // runs only at the reported time would see no change and nothing further.
                 let expiry = e.max_active_seconds.and_then(|max| {
                     let max = jiff::SignedDuration::from_secs(i64::try_from(max).ok()?);
-                    s.start_time.checked_add(max).ok()
+                    s.start_time
+                        .checked_add(max)
+                        .ok()?
+                        .checked_add(jiff::SignedDuration::from_secs(1))
+                        .ok()
                 });
                 let end = e.end_time.and_then(seconds);
                 match (end, expiry) {

@@ -1100,9 +1100,14 @@ fn next_wake_up_follows_the_reference_scheduler() {
 
     // Nothing started: the next start time.
     assert_eq!(next_wake_up(&m, &f, base), Some(at(50)));
-    // E1 activated at start + 5 days: wake up 10 days later (maxActiveSeconds before endTime).
+    // E1 activated at start + 5 days: wake up 10 days (maxActiveSeconds) and one second later,
+    // the first whole second at which the inclusive check fails (before endTime).
     started(&mut f, "E1", at(55), true, false);
-    assert_eq!(next_wake_up(&m, &f, at(55)), Some(at(65)));
+    let one_second = jiff::SignedDuration::from_secs(1);
+    assert_eq!(
+        next_wake_up(&m, &f, at(55)),
+        Some(at(65).checked_add(one_second).unwrap())
+    );
     // With a short endTime, the end comes first.
     let mut short = m.clone();
     short.experiments[0].end_time = Some(at(60).as_second() as u64);
