@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use super::ParseError;
 use super::ast::{Ast, BinOp, Kind, Node, NodeId};
-use super::lexer::{TokKind, TokValue, Token};
+use super::lexer::{Lit, TokKind, TokValue, Token, unquote};
 
 /// Parser states (`states.js`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,7 +209,13 @@ struct Parser<'s> {
     nodes: Vec<Node>,
     frames: Vec<Frame>,
     limits: Limits,
+    /// The identifier names made so far. A filter names the same few identifiers again and
+    /// again (`normandy` in every clause), so they share one allocation.
+    names: Vec<Arc<str>>,
 }
+
+/// How many distinct names [`Parser::names`] keeps (a linear search stays cheap).
+const MAX_SHARED_NAMES: usize = 32;
 
 fn error(offset: usize, message: impl Into<String>) -> ParseError {
     ParseError {
@@ -229,6 +235,7 @@ pub(crate) fn parse(
         nodes: Vec::with_capacity(tokens.len()),
         frames: vec![Frame::new(StopMap::Empty)],
         limits,
+        names: Vec::new(),
     };
     for token in tokens {
         parser.add_token(token)?;
@@ -250,6 +257,25 @@ impl Parser<'_> {
             .take(24)
             .collect();
         format!("unexpected token at `{text}`")
+    }
+
+    /// The name of an identifier token, shared with earlier identifiers of the same name.
+    fn ident_name(&mut self, token: &Token) -> Result<Arc<str>, ParseError> {
+        let TokValue::Ident { end } = token.value else {
+            return Err(error(
+                token.offset,
+                "internal parser error: identifier without name",
+            ));
+        };
+        let text = self.src.get(token.offset..end).unwrap_or("");
+        if let Some(name) = self.names.iter().find(|name| ***name == *text) {
+            return Ok(name.clone());
+        }
+        let name: Arc<str> = Arc::from(text);
+        if self.names.len() < MAX_SHARED_NAMES {
+            self.names.push(name.clone());
+        }
+        Ok(name)
     }
 
     fn add_node(&mut self, kind: Kind, offset: usize) -> NodeId {
@@ -431,17 +457,24 @@ impl Parser<'_> {
         match handler {
             Handler::None => {}
             Handler::Literal => {
-                let TokValue::Lit(lit) = &token.value else {
-                    return Err(error(
-                        offset,
-                        "internal parser error: literal without value",
-                    ));
+                let lit = match token.value {
+                    TokValue::Num(n) => Lit::Num(n),
+                    TokValue::Bool(b) => Lit::Bool(b),
+                    TokValue::Str { end } => {
+                        Lit::Str(unquote(self.src.get(offset..end).unwrap_or("")))
+                    }
+                    _ => {
+                        return Err(error(
+                            offset,
+                            "internal parser error: literal without value",
+                        ));
+                    }
                 };
-                let id = self.add_node(Kind::Literal(lit.clone()), offset);
+                let id = self.add_node(Kind::Literal(lit), offset);
                 self.place_at_cursor(Some(id), offset)?;
             }
             Handler::Identifier => {
-                let name = ident_name(token)?;
+                let name = self.ident_name(token)?;
                 let frame = self.frame()?;
                 let (encapsulate, relative, cursor) =
                     (frame.encapsulate, frame.next_relative, frame.cursor);
@@ -507,11 +540,11 @@ impl Parser<'_> {
                 self.place_at_cursor(Some(id), offset)?;
             }
             Handler::ObjKey => {
-                let name = ident_name(token)?;
+                let name = self.ident_name(token)?;
                 self.frame()?.obj_key = Some(name);
             }
             Handler::Transform => {
-                let name = ident_name(token)?;
+                let name = self.ident_name(token)?;
                 let subject = self
                     .frame()?
                     .cursor
@@ -661,15 +694,5 @@ impl Parser<'_> {
                 "internal parser error: not in a sub-expression",
             )),
         }
-    }
-}
-
-fn ident_name(token: &Token) -> Result<Arc<str>, ParseError> {
-    match &token.value {
-        TokValue::Ident(name) => Ok(name.clone()),
-        _ => Err(error(
-            token.offset,
-            "internal parser error: identifier without name",
-        )),
     }
 }

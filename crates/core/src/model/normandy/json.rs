@@ -1,10 +1,9 @@
 //! Reading validated fields out of parsed JSON while collecting positioned diagnostics.
 
-use serde_json::Value as Json;
-
 use crate::diagnostic::{Diagnostic, FieldPath, JsonLocator, PathSegment, Position};
 
 use super::JsonMap;
+pub(crate) use super::tree::{Json, JsonObj};
 
 /// Where a value sits in the document while it is being read: a borrowed chain that costs
 /// nothing to extend and becomes a [`FieldPath`] only when a diagnostic needs one.
@@ -121,7 +120,7 @@ impl<'a> Cx<'a> {
     }
 
     /// A required string member; reports missing or mistyped members.
-    pub fn required_str<'v>(&mut self, map: &'v JsonMap, path: &Loc, key: &str) -> Option<&'v str> {
+    pub fn required_str<'v>(&mut self, map: &'v JsonObj, path: &Loc, key: &str) -> Option<&'v str> {
         match map.get(key) {
             None => {
                 self.error(&path.key(key), format!("missing required field \"{key}\""));
@@ -134,7 +133,7 @@ impl<'a> Cx<'a> {
     /// An optional string member (absent → `Ok(None)`, mistyped → `Err`).
     pub fn optional_str<'v>(
         &mut self,
-        map: &'v JsonMap,
+        map: &'v JsonObj,
         path: &Loc,
         key: &str,
     ) -> Result<Option<&'v str>, ()> {
@@ -147,7 +146,7 @@ impl<'a> Cx<'a> {
     /// An optional boolean member (absent → `Ok(None)`, mistyped → `Err`).
     pub fn optional_bool(
         &mut self,
-        map: &JsonMap,
+        map: &JsonObj,
         path: &Loc,
         key: &str,
     ) -> Result<Option<bool>, ()> {
@@ -167,7 +166,7 @@ impl<'a> Cx<'a> {
     /// The value as a string, or an error.
     pub fn expect_str<'v>(&mut self, value: &'v Json, path: &Loc) -> Option<&'v str> {
         match value {
-            Json::String(s) => Some(s),
+            Json::String(s) => Some(s.as_ref()),
             other => {
                 self.error(
                     path,
@@ -179,7 +178,11 @@ impl<'a> Cx<'a> {
     }
 
     /// The value as an object, or an error.
-    pub fn expect_object<'v>(&mut self, value: &'v Json, path: &Loc) -> Option<&'v JsonMap> {
+    pub fn expect_object<'v, 'j>(
+        &mut self,
+        value: &'v Json<'j>,
+        path: &Loc,
+    ) -> Option<&'v JsonObj<'j>> {
         match value {
             Json::Object(map) => Some(map),
             other => {
@@ -193,7 +196,11 @@ impl<'a> Cx<'a> {
     }
 
     /// The value as an array, or an error.
-    pub fn expect_array<'v>(&mut self, value: &'v Json, path: &Loc) -> Option<&'v [Json]> {
+    pub fn expect_array<'v, 'j>(
+        &mut self,
+        value: &'v Json<'j>,
+        path: &Loc,
+    ) -> Option<&'v [Json<'j>]> {
         match value {
             Json::Array(items) => Some(items),
             other => {
@@ -254,18 +261,23 @@ pub(crate) fn type_name(value: &Json) -> &'static str {
 pub(crate) fn describe(value: &Json) -> String {
     match value {
         Json::Number(n) => format!("the number {n}"),
-        Json::String(s) if s.chars().count() <= 40 => format!("the string {value}"),
+        Json::String(s) if s.chars().count() <= 40 => {
+            format!("the string {}", serde_json::Value::from(s.as_ref()))
+        }
         Json::Bool(b) => format!("the boolean {b}"),
         other => type_name(other).to_owned(),
     }
 }
 
 /// Every member of `map` whose key is not in `known`, in order.
-pub(crate) fn extras(map: &JsonMap, known: &[&str]) -> JsonMap {
-    map.iter()
-        .filter(|(key, _)| !known.contains(&key.as_str()))
-        .map(|(key, value)| (key.clone(), value.clone()))
-        .collect()
+pub(crate) fn extras(map: &JsonObj, known: &[&str]) -> JsonMap {
+    let mut extra = JsonMap::new();
+    for (key, value) in map.iter() {
+        if !known.contains(&key) {
+            extra.insert(key.to_owned(), value.to_value());
+        }
+    }
+    extra
 }
 
 /// The byte offset of a 1-based line/column (columns in characters) in `text`.
@@ -381,10 +393,11 @@ mod tests {
 
     #[test]
     fn whole_numbers_accept_integral_doubles_only() {
-        assert_eq!(as_whole_number(&serde_json::json!(3)), Some(3));
-        assert_eq!(as_whole_number(&serde_json::json!(3.0)), Some(3));
-        assert_eq!(as_whole_number(&serde_json::json!(3.5)), None);
-        assert_eq!(as_whole_number(&serde_json::json!("3")), None);
-        assert_eq!(as_whole_number(&serde_json::json!(1e300)), None);
+        let number = |text: &str| as_whole_number(&serde_json::from_str(text).expect("JSON"));
+        assert_eq!(number("3"), Some(3));
+        assert_eq!(number("3.0"), Some(3));
+        assert_eq!(number("3.5"), None);
+        assert_eq!(number("\"3\""), None);
+        assert_eq!(number("1e300"), None);
     }
 }
