@@ -369,7 +369,7 @@ fn classify(src: &str, start: usize, end: usize) -> Result<Token, ParseError> {
     } else if text == "true" || text == "false" {
         (TokKind::Literal, TokValue::Bool(text == "true"))
     } else if let Some(found) = grammar_element(text) {
-        return Ok(found_token(found, text, start, end));
+        return Ok(found_token(found, src, start, end));
     } else if is_ident(text) {
         (TokKind::Identifier, TokValue::Ident { end })
     } else {
@@ -410,15 +410,18 @@ fn grammar_element(text: &str) -> Option<Found> {
     }
 }
 
-/// The token of an element `text` = `src[start..end]` the split regex recognised as `found`.
-fn found_token(found: Found, text: &str, start: usize, end: usize) -> Token {
+/// The token of an element `src[start..end]` the split regex recognised as `found`.
+fn found_token(found: Found, src: &str, start: usize, end: usize) -> Token {
     let (kind, value) = match found {
         Found::Punct(kind) => (kind, TokValue::None),
         Found::Op(op) => (TokKind::BinaryOp, TokValue::Op(op)),
         Found::Not => (TokKind::UnaryOp, TokValue::None),
         Found::True => (TokKind::Literal, TokValue::Bool(true)),
         Found::False => (TokKind::Literal, TokValue::Bool(false)),
-        Found::Number => (TokKind::Literal, TokValue::Num(parse_number(text))),
+        Found::Number => (
+            TokKind::Literal,
+            TokValue::Num(parse_number(src.get(start..end).unwrap_or(""))),
+        ),
         Found::Str => (TokKind::Literal, TokValue::Str { end }),
         Found::Ident => (TokKind::Identifier, TokValue::Ident { end }),
         // Never produced for a token (skipped or classified before).
@@ -450,20 +453,22 @@ impl Tokens<'_> {
             }
             _ => {}
         }
-        let text = self.src.get(start..end).unwrap_or("");
         let token = match self.negate.take() {
             // `-` glued onto the element is a number only when the element is one (no other
             // element, nor text between matches, reads as a number with a `-` in front).
-            Some(minus) => match found {
-                Found::Number => Token {
-                    kind: TokKind::Literal,
-                    value: TokValue::Num(-parse_number(text)),
-                    offset: minus,
-                },
-                _ => return Err(invalid_token(minus, "-", text)),
-            },
+            Some(minus) => {
+                let text = self.src.get(start..end).unwrap_or("");
+                match found {
+                    Found::Number => Token {
+                        kind: TokKind::Literal,
+                        value: TokValue::Num(-parse_number(text)),
+                        offset: minus,
+                    },
+                    _ => return Err(invalid_token(minus, "-", text)),
+                }
+            }
             None if found == Found::Unmatched => classify(self.src, start, end)?,
-            None => found_token(found, text, start, end),
+            None => found_token(found, self.src, start, end),
         };
         self.tokens.push(token);
         Ok(())
@@ -494,7 +499,38 @@ pub(crate) fn tokenize(src: &str) -> Result<Vec<Token>, ParseError> {
         negate: None,
     };
     let (mut p, mut last_end) = (0, 0);
-    while p < b.len() {
+    while let Some(&c) = b.get(p) {
+        // Whitespace is most elements and produces no token: skip it without the general
+        // matching (what follows is the same as for any other match).
+        if matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r') {
+            if last_end < p {
+                out.element(last_end, p, Found::Unmatched)?;
+            }
+            p += space_len(src, p);
+            last_end = p;
+            continue;
+        }
+        // Identifiers are the next most common: take the usual ones here. A letter after a
+        // word character, an identifier ending in `$` and the words `true`, `false`, `in`
+        // and `intersect` (which start with `t`, `f`, `i`) go through `match_at`.
+        if matches!(c, b'a'..=b'z' | b'A'..=b'Z' | b'_')
+            && !matches!(c, b't' | b'f' | b'i')
+            && !(p > 0 && b.get(p - 1).copied().is_some_and(is_word))
+        {
+            let mut end = p + 1;
+            while b.get(end).copied().is_some_and(is_ident_char) {
+                end += 1;
+            }
+            if b.get(end - 1).copied().is_some_and(is_word) {
+                if last_end < p {
+                    out.element(last_end, p, Found::Unmatched)?;
+                }
+                out.element(p, end, Found::Ident)?;
+                p = end;
+                last_end = p;
+                continue;
+            }
+        }
         if let Some((len, found)) = match_at(src, p) {
             if last_end < p {
                 out.element(last_end, p, Found::Unmatched)?;

@@ -9,7 +9,7 @@
 //! mozjexl's edge cases: `(a` is `a`, `[(), 1]` is `[1]`, `a ?: b` is an "elvis", a `.x`
 //! after `!` or at an operand position is relative, a transform cannot be followed by `?`.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use super::ParseError;
 use super::ast::{Ast, BinOp, Kind, Node, NodeId};
@@ -209,13 +209,77 @@ struct Parser<'s> {
     nodes: Vec<Node>,
     frames: Vec<Frame>,
     limits: Limits,
-    /// The identifier names made so far. A filter names the same few identifiers again and
-    /// again (`normandy` in every clause), so they share one allocation.
+    /// The first [`MAX_SHARED_NAMES`] distinct identifier names made so far that are not
+    /// [`COMMON_NAMES`]: a filter names the same few identifiers again and again, so they
+    /// share one allocation.
     names: Vec<Arc<str>>,
 }
 
 /// How many distinct names [`Parser::names`] keeps (a linear search stays cheap).
-const MAX_SHARED_NAMES: usize = 32;
+const MAX_SHARED_NAMES: usize = 16;
+
+/// The names Normandy filters use most: the filter context (`normandy`, `env` and their
+/// members) and the transforms. Every expression shares one allocation for each, so a
+/// manifest of a thousand filters does not allocate `normandy` a thousand times.
+const COMMON_NAMES: [&str; 44] = [
+    "normandy",
+    "env",
+    "channel",
+    "locale",
+    "country",
+    "version",
+    "userId",
+    "randomizationId",
+    "recipe",
+    "id",
+    "arguments",
+    "slug",
+    "request_time",
+    "isFirstRun",
+    "distribution",
+    "appinfo",
+    "os",
+    "isWindows",
+    "isMac",
+    "isLinux",
+    "windowsVersion",
+    "windowsBuildNumber",
+    "telemetry",
+    "main",
+    "environment",
+    "profile",
+    "creationDate",
+    "addons",
+    "isActive",
+    "experiments",
+    "studies",
+    "rollouts",
+    "date",
+    "stableSample",
+    "bucketSample",
+    "preferenceValue",
+    "preferenceIsUserSet",
+    "preferenceExists",
+    "keys",
+    "values",
+    "length",
+    "mapToProperty",
+    "regExpMatch",
+    "versionCompare",
+];
+
+/// [`COMMON_NAMES`], allocated once on first use.
+static SHARED_COMMON_NAMES: LazyLock<Vec<Arc<str>>> =
+    LazyLock::new(|| COMMON_NAMES.iter().map(|name| Arc::from(*name)).collect());
+
+/// The shared allocation of `text` when it is one of [`COMMON_NAMES`].
+fn common_name(text: &str) -> Option<Arc<str>> {
+    let first = text.as_bytes().first();
+    let idx = COMMON_NAMES.iter().position(|name| {
+        name.len() == text.len() && name.as_bytes().first() == first && *name == text
+    })?;
+    SHARED_COMMON_NAMES.get(idx).cloned()
+}
 
 fn error(offset: usize, message: impl Into<String>) -> ParseError {
     ParseError {
@@ -233,7 +297,11 @@ pub(crate) fn parse(
     let mut parser = Parser {
         src,
         nodes: Vec::with_capacity(tokens.len()),
-        frames: vec![Frame::new(StopMap::Empty)],
+        frames: {
+            let mut frames = Vec::with_capacity(8);
+            frames.push(Frame::new(StopMap::Empty));
+            frames
+        },
         limits,
         names: Vec::new(),
     };
@@ -268,8 +336,16 @@ impl Parser<'_> {
             ));
         };
         let text = self.src.get(token.offset..end).unwrap_or("");
-        if let Some(name) = self.names.iter().find(|name| ***name == *text) {
+        // Length and first byte tell most names apart without a call to `memcmp`.
+        let first = text.as_bytes().first();
+        let known = self.names.iter().find(|name| {
+            name.len() == text.len() && name.as_bytes().first() == first && ***name == *text
+        });
+        if let Some(name) = known {
             return Ok(name.clone());
+        }
+        if let Some(name) = common_name(text) {
+            return Ok(name);
         }
         let name: Arc<str> = Arc::from(text);
         if self.names.len() < MAX_SHARED_NAMES {
@@ -693,6 +769,53 @@ impl Parser<'_> {
                 offset,
                 "internal parser error: not in a sub-expression",
             )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jexl::lexer::tokenize;
+
+    fn names(src: &str) -> Vec<Arc<str>> {
+        let tokens = tokenize(src).expect("tokens");
+        let ast = parse(src, &tokens, Limits { max_nesting: 128 })
+            .expect("parses")
+            .expect("not empty");
+        ast.nodes
+            .iter()
+            .filter_map(|node| match &node.kind {
+                Kind::Identifier { name, .. } | Kind::Transform { name, .. } => Some(name.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn repeated_names_share_one_allocation() {
+        let found = names("foo.bar == 1 && foo.bar|baz && foo.qux");
+        let texts: Vec<&str> = found.iter().map(|n| &**n).collect();
+        assert_eq!(texts, ["foo", "bar", "foo", "bar", "baz", "foo", "qux"]);
+        assert!(Arc::ptr_eq(&found[0], &found[2]) && Arc::ptr_eq(&found[0], &found[5]));
+        assert!(Arc::ptr_eq(&found[1], &found[3]));
+    }
+
+    #[test]
+    fn common_names_are_shared_between_expressions() {
+        let first = names("normandy.channel == 'a' && x|versionCompare('1') > 0");
+        let second = names("normandy.channel");
+        assert!(Arc::ptr_eq(&first[0], &second[0]));
+        assert!(Arc::ptr_eq(&first[1], &second[1]));
+        for name in &first {
+            assert_eq!(COMMON_NAMES.contains(&&**name), common_name(name).is_some());
+        }
+    }
+
+    #[test]
+    fn common_names_include_every_transform() {
+        for name in crate::jexl::TRANSFORM_NAMES {
+            assert_eq!(common_name(name).as_deref(), Some(name));
         }
     }
 }

@@ -7,7 +7,9 @@
 use crate::context::PrefValue;
 use indexmap::IndexMap;
 
-use super::json::{Cx, Json, JsonObj, Loc, as_whole_number, describe, extras, type_name};
+use super::json::{
+    Cx, Json, JsonObj, Loc, SeenStrings, as_whole_number, describe, extras, type_name,
+};
 use super::{
     ACTION_MULTI_PREFERENCE_EXPERIMENT, ACTION_PREFERENCE_EXPERIMENT, ACTION_PREFERENCE_ROLLBACK,
     ACTION_PREFERENCE_ROLLOUT, ACTION_SINGLE_PREFERENCE_EXPERIMENT, JsonMap,
@@ -564,7 +566,7 @@ fn rollout_preferences(cx: &mut Cx, value: &Json, path: &Loc) -> Option<Vec<Roll
     }
     let mut preferences = Vec::with_capacity(items.len());
     let mut ok = true;
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = SeenStrings::default();
     for (idx, item) in items.iter().enumerate() {
         let item_path = path.index(idx);
         let Some(item_map) = cx.expect_object(item, &item_path) else {
@@ -575,7 +577,9 @@ fn rollout_preferences(cx: &mut Cx, value: &Json, path: &Loc) -> Option<Vec<Roll
         let value = rollout_value(cx, item_map.get("value"), &item_path.key("value"));
         match (name, value) {
             (Some(name), Some(value)) => {
-                if !seen.insert(name.clone()) {
+                // The name as written (`preference_name` accepted it as a string).
+                let written = item_map.get("preferenceName").and_then(Json::as_str);
+                if !seen.insert(written.unwrap_or_default()) {
                     cx.error(
                         &item_path.key("preferenceName"),
                         format!(
@@ -660,7 +664,7 @@ fn branches<B>(
     let mut ok = true;
     // Slugs are compared as written, so a branch that is invalid for another reason still
     // takes part in the uniqueness check.
-    let mut seen_slugs = std::collections::HashSet::new();
+    let mut seen_slugs = SeenStrings::default();
     for (idx, item) in items.iter().enumerate() {
         let item_path = branches_path.index(idx);
         let Some(item_map) = cx.expect_object(item, &item_path) else {

@@ -1,5 +1,8 @@
 //! Reading validated fields out of parsed JSON while collecting positioned diagnostics.
 
+use std::borrow::Cow;
+use std::collections::HashSet;
+
 use crate::diagnostic::{Diagnostic, FieldPath, JsonLocator, PathSegment, Position};
 
 use super::JsonMap;
@@ -70,6 +73,44 @@ impl<'a> Cx<'a> {
             errors: 0,
             // Fields are only located once serde_json has accepted the text.
             locator: JsonLocator::for_valid_json(text),
+        }
+    }
+
+    /// Tells the locator where the members of the top-level containers of the document
+    /// `root` (the tree read from `text`) are, so that positioning a diagnostic in the
+    /// thousandth recipe of a listing does not scan the 999 before it.
+    ///
+    /// The offsets come from the strings the tree borrows from the text: a key without
+    /// escapes is a slice of the text, so its value starts after the key's closing quote and
+    /// the colon, and an object starts at the brace before its first key. A container with a
+    /// member that cannot be placed this way (an escaped key, an empty object) is left to the
+    /// locator's own scan.
+    pub fn seed_locator(&mut self, root: &Json) {
+        let text = self.text;
+        let root_at = skip_json_ws(text, 0);
+        match root {
+            Json::Array(items) => {
+                if let Some(elements) = element_offsets(text, items) {
+                    self.locator.seed_array(root_at, elements);
+                }
+            }
+            Json::Object(map) => {
+                let Some(members) = member_offsets(text, map) else {
+                    return;
+                };
+                // With a repeated key, a value may not be the one at its key's place.
+                let values_in_place = !map.has_repeated_keys();
+                for ((_, at), (_, value)) in members.iter().zip(map.iter()) {
+                    if let Json::Array(items) = value
+                        && values_in_place
+                        && let Some(elements) = element_offsets(text, items)
+                    {
+                        self.locator.seed_array(*at, elements);
+                    }
+                }
+                self.locator.seed_object(root_at, members);
+            }
+            _ => {}
         }
     }
 
@@ -226,6 +267,107 @@ impl<'a> Cx<'a> {
             }
         }
     }
+}
+
+/// The strings met so far in a list, to report repeats: a recipe lists a few, which a linear
+/// search finds faster than hashing; a long list is hashed so it stays linear.
+#[derive(Debug, Default)]
+pub(crate) struct SeenStrings<'s> {
+    few: Vec<&'s str>,
+    many: HashSet<&'s str>,
+}
+
+impl<'s> SeenStrings<'s> {
+    /// The most strings searched linearly.
+    const FEW: usize = 16;
+
+    /// Records `s`; `false` when it was recorded before.
+    pub fn insert(&mut self, s: &'s str) -> bool {
+        if self.many.is_empty() {
+            if self.few.contains(&s) {
+                return false;
+            }
+            if self.few.len() < Self::FEW {
+                self.few.push(s);
+                return true;
+            }
+            self.many.extend(self.few.drain(..));
+        }
+        self.many.insert(s)
+    }
+}
+
+/// The first offset at or after `at` that is not JSON whitespace.
+fn skip_json_ws(text: &str, at: usize) -> usize {
+    let bytes = text.as_bytes();
+    let mut at = at;
+    while matches!(bytes.get(at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        at += 1;
+    }
+    at
+}
+
+/// Where `s` sits in `text`, when it is a slice of it.
+fn offset_in(text: &str, s: &str) -> Option<usize> {
+    let start = (s.as_ptr() as usize).checked_sub(text.as_ptr() as usize)?;
+    (start + s.len() <= text.len()).then_some(start)
+}
+
+/// The members of an object of the tree read from `text`, each key with the offset of its
+/// value, when every key is a slice of the text.
+fn member_offsets<'a>(text: &'a str, map: &JsonObj) -> Option<Vec<(Cow<'a, str>, usize)>> {
+    let bytes = text.as_bytes();
+    let mut members = Vec::with_capacity(map.len());
+    for (key, _) in map.iter() {
+        let start = offset_in(text, key)?;
+        let close = start + key.len();
+        if start == 0 || bytes.get(start - 1) != Some(&b'"') || bytes.get(close) != Some(&b'"') {
+            return None;
+        }
+        let colon = skip_json_ws(text, close + 1);
+        if bytes.get(colon) != Some(&b':') {
+            return None;
+        }
+        members.push((
+            Cow::Borrowed(text.get(start..close)?),
+            skip_json_ws(text, colon + 1),
+        ));
+    }
+    Some(members)
+}
+
+/// The offsets of the elements of an array of the tree read from `text`, when each is an
+/// object whose first key is a slice of the text, or a string that is one.
+fn element_offsets(text: &str, items: &[Json]) -> Option<Vec<usize>> {
+    let bytes = text.as_bytes();
+    items
+        .iter()
+        .map(|item| match item {
+            Json::Object(map) => {
+                let (key, _) = map.iter().next()?;
+                let quote = offset_in(text, key)?.checked_sub(1)?;
+                if bytes.get(quote) != Some(&b'"') {
+                    return None;
+                }
+                let mut at = quote;
+                loop {
+                    at = at.checked_sub(1)?;
+                    match bytes.get(at)? {
+                        b' ' | b'\t' | b'\n' | b'\r' => {}
+                        b'{' => return Some(at),
+                        _ => return None,
+                    }
+                }
+            }
+            Json::String(s) => {
+                let start = offset_in(text, s)?;
+                let quote = start.checked_sub(1)?;
+                (bytes.get(quote) == Some(&b'"') && bytes.get(start + s.len()) == Some(&b'"'))
+                    .then_some(quote)
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// An integral JSON number as `i64` (`3` and `3.0` both qualify, as in JavaScript).
@@ -389,6 +531,102 @@ mod tests {
     fn maps_surrogate_pairs_as_one_character() {
         let text = r#""\ud83d\ude00z""#;
         assert_eq!(map_string_offset(text, 0, 4), Some(13));
+    }
+
+    /// Every path into `value`, plus a missing member or element below each container.
+    fn paths_into(value: &serde_json::Value, here: FieldPath, out: &mut Vec<FieldPath>) {
+        out.push(here.clone());
+        match value {
+            serde_json::Value::Object(map) => {
+                out.push(here.key("no such key"));
+                for (key, member) in map {
+                    paths_into(member, here.key(key), out);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                out.push(here.index(items.len()));
+                for (idx, item) in items.iter().enumerate() {
+                    paths_into(item, here.index(idx), out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Positions found with the seeded locator are those the locator finds by scanning.
+    fn assert_seeding_changes_nothing(text: &str) {
+        let tree: Json = serde_json::from_str(text).expect("tree");
+        let value: serde_json::Value = serde_json::from_str(text).expect("value");
+        let mut paths = Vec::new();
+        paths_into(&value, FieldPath::root(), &mut paths);
+        let mut seeded = Cx::new("f.json", text);
+        seeded.seed_locator(&tree);
+        let mut scanning = JsonLocator::for_valid_json(text);
+        for path in &paths {
+            assert_eq!(
+                seeded.locator.offset(path),
+                scanning.offset(path),
+                "{path} in {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn seeded_positions_match_scanned_ones() {
+        for text in [
+            r#"[{"id": 1, "recipe": {"a": [1, {"b": 2}]}}, {"id": 2}, "s", {"x": {}}]"#,
+            "  [ {\n \"id\" :1 } ,\t{\"id\":2,\"id\":3} ]  ",
+            r#"{"count": 2, "results": [{"id": 1}, {"id": 2}], "next": null}"#,
+            r#"{"data": [{"id": 1}, {"i\u0064": 2}], "data": [{"late": true}]}"#,
+            r#"{"d\u0061ta": [{"id": 1}], "other": [1, 2]}"#,
+            r#"[{}, {"id": 1}]"#,
+            r#"[1, 2, {"id": 3}]"#,
+            r#"["a", "b\"c", "d"]"#,
+            r#"{"k": 1, "k": {"deep": [true]}, "j": []}"#,
+            "[]",
+            "{}",
+            "\"just a string\"",
+        ] {
+            assert_seeding_changes_nothing(text);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn seeding_agrees_with_scanning(value in json_value(), pretty: bool) {
+            let text = if pretty {
+                serde_json::to_string_pretty(&value).expect("JSON")
+            } else {
+                serde_json::to_string(&value).expect("JSON")
+            };
+            assert_seeding_changes_nothing(&text);
+        }
+    }
+
+    fn json_value() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<i32>().prop_map(serde_json::Value::from),
+            "[a-z\"\\\\é]{0,4}".prop_map(serde_json::Value::String),
+        ];
+        leaf.prop_recursive(4, 40, 5, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(serde_json::Value::Array),
+                prop::collection::vec(("[a-z\"é]{0,3}", inner), 0..5).prop_map(|members| {
+                    serde_json::Value::Object(members.into_iter().collect())
+                }),
+            ]
+        })
+    }
+
+    #[test]
+    fn seen_strings_finds_repeats_in_short_and_long_lists() {
+        let names: Vec<String> = (0..40).map(|idx| format!("n{}", idx % 30)).collect();
+        let mut seen = SeenStrings::default();
+        let repeats: Vec<bool> = names.iter().map(|name| !seen.insert(name)).collect();
+        let expected: Vec<bool> = (0..40).map(|idx| idx >= 30).collect();
+        assert_eq!(repeats, expected);
     }
 
     #[test]

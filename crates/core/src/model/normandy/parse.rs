@@ -50,6 +50,7 @@ pub fn parse(file: &str, text: &str) -> Parsed<RecipeSet> {
             };
         }
     };
+    cx.seed_locator(&json);
     let root = Loc::Root;
     // The recipes, and the key of the listing that holds them (`None` for a bare array).
     let (container, items, listing_key): (Container, &[Json], Option<&'static str>) = match &json {
@@ -612,8 +613,8 @@ fn derived_capabilities(
 /// published together with the rollout they undo.
 fn cross_checks(cx: &mut Cx, entries: &[Entry]) {
     // The first recipe with each id / slug, with its 0-based position.
-    let mut ids: HashMap<u64, (usize, &Recipe)> = HashMap::new();
-    let mut slugs: HashMap<(&str, &str), &Recipe> = HashMap::new();
+    let mut ids: HashMap<u64, (usize, &Recipe)> = HashMap::with_capacity(entries.len());
+    let mut slugs: HashMap<(&str, &str), &Recipe> = HashMap::with_capacity(entries.len());
     for (idx, entry) in entries.iter().enumerate() {
         let recipe = &entry.recipe;
         if let Some((first_idx, first)) = ids.get(&recipe.id) {

@@ -36,6 +36,8 @@ pub(crate) enum Json<'a> {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct JsonObj<'a> {
     entries: Vec<(Cow<'a, str>, Json<'a>)>,
+    /// Whether a key was repeated in the text (its value then is not the one at its place).
+    repeated: bool,
 }
 
 /// Objects up to this size are kept free of repeated keys by a linear search on insertion;
@@ -67,6 +69,12 @@ impl<'a> JsonObj<'a> {
         self.entries.is_empty()
     }
 
+    /// Whether a key was repeated in the text, so that a member's value may come from a later
+    /// place than its key.
+    pub fn has_repeated_keys(&self) -> bool {
+        self.repeated
+    }
+
     /// The members in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Json<'a>)> {
         self.entries.iter().map(|(k, v)| (k.as_ref(), v))
@@ -85,16 +93,20 @@ impl<'a> JsonObj<'a> {
     fn dedup_hashed(members: Vec<(Cow<'a, str>, Json<'a>)>) -> JsonObj<'a> {
         let mut first: HashMap<Cow<'a, str>, usize> = HashMap::with_capacity(members.len());
         let mut entries: Vec<(Cow<'a, str>, Json<'a>)> = Vec::with_capacity(members.len());
+        let mut repeated = false;
         for (key, value) in members {
             match first.get(&key).and_then(|&idx| entries.get_mut(idx)) {
-                Some(slot) => slot.1 = value,
+                Some(slot) => {
+                    slot.1 = value;
+                    repeated = true;
+                }
                 None => {
                     first.insert(key.clone(), entries.len());
                     entries.push((key, value));
                 }
             }
         }
-        JsonObj { entries }
+        JsonObj { entries, repeated }
     }
 }
 
@@ -154,6 +166,7 @@ impl<'a> Json<'a> {
                     .iter()
                     .map(|(k, v)| (Cow::Borrowed(k.as_str()), Json::from_value(v)))
                     .collect(),
+                repeated: false,
             }),
         }
     }
@@ -262,12 +275,13 @@ impl<'de> Visitor<'de> for JsonVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json<'de>, A::Error> {
         let mut entries: Vec<(Cow<'de, str>, Json<'de>)> = Vec::new();
-        let mut large = false;
+        let (mut large, mut repeated) = (false, false);
         while let Some(Key(key)) = map.next_key()? {
             let value = map.next_value()?;
             if !large {
                 if let Some(slot) = entries.iter_mut().find(|(k, _)| *k == key) {
                     slot.1 = value;
+                    repeated = true;
                     continue;
                 }
                 large = entries.len() >= LINEAR_DEDUP;
@@ -275,9 +289,11 @@ impl<'de> Visitor<'de> for JsonVisitor {
             entries.push((key, value));
         }
         Ok(Json::Object(if large {
-            JsonObj::dedup_hashed(entries)
+            let mut object = JsonObj::dedup_hashed(entries);
+            object.repeated |= repeated;
+            object
         } else {
-            JsonObj { entries }
+            JsonObj { entries, repeated }
         }))
     }
 }
