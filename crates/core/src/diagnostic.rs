@@ -283,21 +283,6 @@ impl<'a> JsonLocator<'a> {
         self.lines.position(self.text.as_bytes(), offset)
     }
 
-    /// Records the members of the object at offset `at` — each decoded key with the offset of
-    /// its value, in text order — as a parser that read the object found them, so that
-    /// locating inside it does not scan it. The list must be what scanning would find, except
-    /// that a repeated key may be listed once (at its first place).
-    pub(crate) fn seed_object(&mut self, at: usize, members: Vec<(Cow<'a, str>, usize)>) {
-        self.containers.insert(at, Members::Object(members));
-    }
-
-    /// Records the element offsets of the array at offset `at`, in order (see
-    /// [`JsonLocator::seed_object`]).
-    pub(crate) fn seed_array(&mut self, at: usize, elements: Vec<usize>) {
-        let elements = elements.into_iter().enumerate().collect();
-        self.containers.insert(at, Members::Array(elements));
-    }
-
     /// The offset of the member `segment` of the container at `at`.
     fn enter(&mut self, at: usize, segment: &PathSegment) -> Option<usize> {
         let (text, valid) = (self.text, self.valid);

@@ -92,7 +92,7 @@ fn is_ident_start(b: u8) -> bool {
     b.is_ascii_alphabetic() || b == b'_' || b == b'$'
 }
 
-fn is_ident_char(b: u8) -> bool {
+const fn is_ident_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b'$'
 }
 
@@ -489,6 +489,134 @@ impl Tokens<'_> {
     }
 }
 
+/// Bytes that may continue an identifier (`[a-zA-Z0-9_$]`).
+const IDENT_CHAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] = is_ident_char(byte as u8);
+        byte += 1;
+    }
+    table
+};
+
+/// The kind and value of a token.
+type KindValue = (TokKind, TokValue);
+
+/// The element at `p` (starting with byte `c`) when it is one of the common ones, read
+/// directly: whitespace (no token), an identifier, a number, a string without backslashes,
+/// punctuation or an operator other than `-`. Gives its length and token, exactly as
+/// [`match_at`] and [`found_token`] would; `None` leaves the element to them.
+fn common_element(src: &str, p: usize, c: u8) -> Option<(usize, Option<KindValue>)> {
+    let b = src.as_bytes();
+    let next = b.get(p + 1).copied();
+    let punct = |kind| Some((1, Some((kind, TokValue::None))));
+    let op = |len, op| Some((len, Some((TokKind::BinaryOp, TokValue::Op(op)))));
+    match c {
+        b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r' => {
+            let mut end = p + 1;
+            while matches!(b.get(end), Some(b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')) {
+                end += 1;
+            }
+            if b.get(end).is_some_and(|&byte| byte >= 0x80) {
+                // Perhaps a Unicode space.
+                end += space_len(src, end);
+            }
+            Some((end - p, None))
+        }
+        // A letter after a word character and a run ending in `$` are left to `match_at`.
+        b'a'..=b'z' | b'A'..=b'Z' | b'_' => {
+            if p > 0 && b.get(p - 1).copied().is_some_and(is_word) {
+                return None;
+            }
+            let mut end = p + 1;
+            while b
+                .get(end)
+                .is_some_and(|&byte| IDENT_CHAR[usize::from(byte)])
+            {
+                end += 1;
+            }
+            if !b.get(end - 1).copied().is_some_and(is_word) {
+                return None;
+            }
+            let token = if matches!(c, b't' | b'f' | b'i') {
+                // The words `true`, `false`, `in`, `intersect`, when the run is exactly one
+                // of them (a `$` inside the run can end a word early: left to `match_at`).
+                let run = b.get(p..end)?;
+                if run.contains(&b'$') {
+                    return None;
+                }
+                match run {
+                    b"true" => (TokKind::Literal, TokValue::Bool(true)),
+                    b"false" => (TokKind::Literal, TokValue::Bool(false)),
+                    b"in" => (TokKind::BinaryOp, TokValue::Op(BinOp::In)),
+                    b"intersect" => (TokKind::BinaryOp, TokValue::Op(BinOp::Intersect)),
+                    _ => (TokKind::Identifier, TokValue::Ident { end }),
+                }
+            } else {
+                (TokKind::Identifier, TokValue::Ident { end })
+            };
+            Some((end - p, Some(token)))
+        }
+        b'0'..=b'9' => {
+            let digits = count_digits(b, p);
+            let frac = match b.get(p + digits) {
+                Some(b'.') => count_digits(b, p + digits + 1),
+                _ => 0,
+            };
+            let len = if frac > 0 { digits + 1 + frac } else { digits };
+            let value = if frac == 0 && digits <= 15 {
+                // Below 2^53, so exact: what parsing the digits gives.
+                let whole = b
+                    .get(p..p + digits)?
+                    .iter()
+                    .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+                whole as f64
+            } else {
+                parse_number(src.get(p..p + len)?)
+            };
+            Some((len, Some((TokKind::Literal, TokValue::Num(value)))))
+        }
+        b'\'' | b'"' => {
+            // Without a backslash the string simply ends at the next quote of its kind.
+            let rest = b.get(p + 1..)?;
+            let close = rest.iter().position(|&byte| byte == c || byte == b'\\')?;
+            if rest.get(close) != Some(&c) {
+                return None;
+            }
+            let end = p + close + 2;
+            Some((end - p, Some((TokKind::Literal, TokValue::Str { end }))))
+        }
+        b'.' => punct(TokKind::Dot),
+        b'[' => punct(TokKind::OpenBracket),
+        b']' => punct(TokKind::CloseBracket),
+        b'{' => punct(TokKind::OpenCurl),
+        b'}' => punct(TokKind::CloseCurl),
+        b':' => punct(TokKind::Colon),
+        b',' => punct(TokKind::Comma),
+        b'(' => punct(TokKind::OpenParen),
+        b')' => punct(TokKind::CloseParen),
+        b'?' => punct(TokKind::Question),
+        b'|' if next == Some(b'|') => op(2, BinOp::Or),
+        b'|' => punct(TokKind::Pipe),
+        b'&' if next == Some(b'&') => op(2, BinOp::And),
+        b'=' if next == Some(b'=') => op(2, BinOp::Eq),
+        b'!' if next == Some(b'=') => op(2, BinOp::Ne),
+        b'!' => Some((1, Some((TokKind::UnaryOp, TokValue::None)))),
+        b'>' if next == Some(b'=') => op(2, BinOp::Ge),
+        b'>' => op(1, BinOp::Gt),
+        b'<' if next == Some(b'=') => op(2, BinOp::Le),
+        b'<' => op(1, BinOp::Lt),
+        b'/' if next == Some(b'/') => op(2, BinOp::FloorDiv),
+        b'/' => op(1, BinOp::Div),
+        b'+' => op(1, BinOp::Add),
+        b'*' => op(1, BinOp::Mul),
+        b'%' => op(1, BinOp::Mod),
+        b'^' => op(1, BinOp::Pow),
+        _ => None,
+    }
+}
+
 /// Splits `src` into tokens exactly as mozjexl 1.1.6 does.
 pub(crate) fn tokenize(src: &str) -> Result<Vec<Token>, ParseError> {
     let b = src.as_bytes();
@@ -500,36 +628,25 @@ pub(crate) fn tokenize(src: &str) -> Result<Vec<Token>, ParseError> {
     };
     let (mut p, mut last_end) = (0, 0);
     while let Some(&c) = b.get(p) {
-        // Whitespace is most elements and produces no token: skip it without the general
-        // matching (what follows is the same as for any other match).
-        if matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r') {
+        // The common elements are read here, straight to their token; the others (and every
+        // element after a `-` that may be glued to it) go through `match_at` and
+        // `Tokens::element`, which follow mozjexl step by step.
+        if out.negate.is_none()
+            && let Some((len, token)) = common_element(src, p, c)
+        {
             if last_end < p {
                 out.element(last_end, p, Found::Unmatched)?;
             }
-            p += space_len(src, p);
+            if let Some((kind, value)) = token {
+                out.tokens.push(Token {
+                    kind,
+                    value,
+                    offset: p,
+                });
+            }
+            p += len;
             last_end = p;
             continue;
-        }
-        // Identifiers are the next most common: take the usual ones here. A letter after a
-        // word character, an identifier ending in `$` and the words `true`, `false`, `in`
-        // and `intersect` (which start with `t`, `f`, `i`) go through `match_at`.
-        if matches!(c, b'a'..=b'z' | b'A'..=b'Z' | b'_')
-            && !matches!(c, b't' | b'f' | b'i')
-            && !(p > 0 && b.get(p - 1).copied().is_some_and(is_word))
-        {
-            let mut end = p + 1;
-            while b.get(end).copied().is_some_and(is_ident_char) {
-                end += 1;
-            }
-            if b.get(end - 1).copied().is_some_and(is_word) {
-                if last_end < p {
-                    out.element(last_end, p, Found::Unmatched)?;
-                }
-                out.element(p, end, Found::Ident)?;
-                p = end;
-                last_end = p;
-                continue;
-            }
         }
         if let Some((len, found)) = match_at(src, p) {
             if last_end < p {

@@ -1,6 +1,5 @@
 //! Reading validated fields out of parsed JSON while collecting positioned diagnostics.
 
-use std::borrow::Cow;
 use std::collections::HashSet;
 
 use crate::diagnostic::{Diagnostic, FieldPath, JsonLocator, PathSegment, Position};
@@ -54,64 +53,56 @@ impl<'a> Loc<'a> {
 }
 
 /// The file being parsed and the diagnostics found so far.
-pub(crate) struct Cx<'a> {
+pub(crate) struct Cx<'a, 't> {
     pub file: &'a str,
     pub text: &'a str,
     pub diagnostics: Vec<Diagnostic>,
     /// How many of `diagnostics` are errors.
     pub errors: usize,
+    /// The tree read from `text`, which places most fields without scanning the text.
+    root: Option<&'t Json<'a>>,
     /// Positions diagnostics; one per file so that a diagnostic per recipe stays linear.
     locator: JsonLocator<'a>,
 }
 
-impl<'a> Cx<'a> {
-    pub fn new(file: &'a str, text: &'a str) -> Cx<'a> {
+impl<'a, 't> Cx<'a, 't> {
+    /// A context for the text `text` of `file` (valid JSON once a field is located).
+    pub fn new(file: &'a str, text: &'a str) -> Cx<'a, 't> {
         Cx {
             file,
             text,
             diagnostics: Vec::new(),
             errors: 0,
+            root: None,
             // Fields are only located once serde_json has accepted the text.
             locator: JsonLocator::for_valid_json(text),
         }
     }
 
-    /// Tells the locator where the members of the top-level containers of the document
-    /// `root` (the tree read from `text`) are, so that positioning a diagnostic in the
-    /// thousandth recipe of a listing does not scan the 999 before it.
-    ///
-    /// The offsets come from the strings the tree borrows from the text: a key without
-    /// escapes is a slice of the text, so its value starts after the key's closing quote and
-    /// the colon, and an object starts at the brace before its first key. A container with a
-    /// member that cannot be placed this way (an escaped key, an empty object) is left to the
-    /// locator's own scan.
-    pub fn seed_locator(&mut self, root: &Json) {
-        let text = self.text;
-        let root_at = skip_json_ws(text, 0);
-        match root {
-            Json::Array(items) => {
-                if let Some(elements) = element_offsets(text, items) {
-                    self.locator.seed_array(root_at, elements);
-                }
-            }
-            Json::Object(map) => {
-                let Some(members) = member_offsets(text, map) else {
-                    return;
-                };
-                // With a repeated key, a value may not be the one at its key's place.
-                let values_in_place = !map.has_repeated_keys();
-                for ((_, at), (_, value)) in members.iter().zip(map.iter()) {
-                    if let Json::Array(items) = value
-                        && values_in_place
-                        && let Some(elements) = element_offsets(text, items)
-                    {
-                        self.locator.seed_array(*at, elements);
-                    }
-                }
-                self.locator.seed_object(root_at, members);
-            }
-            _ => {}
+    /// A context for the text `text` of `file` and the tree `root` read from it.
+    pub fn with_tree(file: &'a str, text: &'a str, root: &'t Json<'a>) -> Cx<'a, 't> {
+        Cx {
+            root: Some(root),
+            ..Cx::new(file, text)
         }
+    }
+
+    /// Where the value at `path` starts, or its deepest existing ancestor (as
+    /// [`JsonLocator::offset`]).
+    fn offset(&mut self, path: &FieldPath) -> usize {
+        match self
+            .root
+            .and_then(|root| tree_offset(self.text, root, path))
+        {
+            Some(offset) => offset,
+            None => self.locator.offset(path),
+        }
+    }
+
+    /// The position of the value at `path` (as [`JsonLocator::locate`]).
+    fn locate(&mut self, path: &FieldPath) -> Position {
+        let offset = self.offset(path);
+        self.locator.position_of_offset(offset)
     }
 
     /// An error about the field at `path`.
@@ -127,14 +118,14 @@ impl<'a> Cx<'a> {
     /// An error about the field at an owned `path`.
     pub fn error_path(&mut self, path: FieldPath, message: String) {
         self.errors += 1;
-        let position = self.locator.locate(&path);
+        let position = self.locate(&path);
         self.diagnostics
             .push(Diagnostic::error(self.file, position, path, message));
     }
 
     /// A warning about the field at an owned `path`.
     pub fn warning_path(&mut self, path: FieldPath, message: String) {
-        let position = self.locator.locate(&path);
+        let position = self.locate(&path);
         self.diagnostics
             .push(Diagnostic::warning(self.file, position, path, message));
     }
@@ -152,7 +143,7 @@ impl<'a> Cx<'a> {
 
     /// The byte offset where the value at `path` starts in the text.
     pub fn offset_of(&mut self, path: &FieldPath) -> usize {
-        self.locator.offset(path)
+        self.offset(path)
     }
 
     /// The position of a byte offset in the text.
@@ -313,61 +304,85 @@ fn offset_in(text: &str, s: &str) -> Option<usize> {
     (start + s.len() <= text.len()).then_some(start)
 }
 
-/// The members of an object of the tree read from `text`, each key with the offset of its
-/// value, when every key is a slice of the text.
-fn member_offsets<'a>(text: &'a str, map: &JsonObj) -> Option<Vec<(Cow<'a, str>, usize)>> {
-    let bytes = text.as_bytes();
-    let mut members = Vec::with_capacity(map.len());
-    for (key, _) in map.iter() {
-        let start = offset_in(text, key)?;
-        let close = start + key.len();
-        if start == 0 || bytes.get(start - 1) != Some(&b'"') || bytes.get(close) != Some(&b'"') {
-            return None;
-        }
-        let colon = skip_json_ws(text, close + 1);
-        if bytes.get(colon) != Some(&b':') {
-            return None;
-        }
-        members.push((
-            Cow::Borrowed(text.get(start..close)?),
-            skip_json_ws(text, colon + 1),
-        ));
-    }
-    Some(members)
-}
-
-/// The offsets of the elements of an array of the tree read from `text`, when each is an
-/// object whose first key is a slice of the text, or a string that is one.
-fn element_offsets(text: &str, items: &[Json]) -> Option<Vec<usize>> {
-    let bytes = text.as_bytes();
-    items
-        .iter()
-        .map(|item| match item {
-            Json::Object(map) => {
-                let (key, _) = map.iter().next()?;
-                let quote = offset_in(text, key)?.checked_sub(1)?;
-                if bytes.get(quote) != Some(&b'"') {
+/// Where the value at `path` starts in `text`, found by walking the tree `root` read from it:
+/// exactly what [`JsonLocator::offset`] gives, without scanning the text. `None` when the tree
+/// cannot tell (an escaped key, an element that is neither an object with a plain first key
+/// nor a plain string, a repeated key on the way); the locator then scans.
+///
+/// A key without escapes is a slice of the text, so its value starts after the key's closing
+/// quote and the colon; an object starts at the brace before its first key. With a repeated
+/// key the tree holds the last value but the locator finds the first, so only the last step
+/// of a path may pass one.
+fn tree_offset(text: &str, root: &Json, path: &FieldPath) -> Option<usize> {
+    let mut at = skip_json_ws(text, 0);
+    let mut here = root;
+    let steps = path.0.len();
+    for (idx, segment) in path.0.iter().enumerate() {
+        match (here, segment) {
+            (Json::Object(map), PathSegment::Key(wanted)) => {
+                let Some((key, value)) = map.iter().find(|(key, _)| key == wanted) else {
+                    return Some(at);
+                };
+                if map.has_repeated_keys() && idx + 1 < steps {
                     return None;
                 }
-                let mut at = quote;
-                loop {
-                    at = at.checked_sub(1)?;
-                    match bytes.get(at)? {
-                        b' ' | b'\t' | b'\n' | b'\r' => {}
-                        b'{' => return Some(at),
-                        _ => return None,
-                    }
+                at = value_offset(text, key)?;
+                here = value;
+            }
+            (Json::Array(items), PathSegment::Index(wanted)) => {
+                let Some(item) = items.get(*wanted) else {
+                    return Some(at);
+                };
+                at = element_offset(text, item)?;
+                here = item;
+            }
+            _ => return Some(at),
+        }
+    }
+    Some(at)
+}
+
+/// The offset of the value of the member whose key `key` is a slice of `text`.
+fn value_offset(text: &str, key: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let start = offset_in(text, key)?;
+    let close = start + key.len();
+    if start == 0 || bytes.get(start - 1) != Some(&b'"') || bytes.get(close) != Some(&b'"') {
+        return None;
+    }
+    let colon = skip_json_ws(text, close + 1);
+    (bytes.get(colon) == Some(&b':')).then(|| skip_json_ws(text, colon + 1))
+}
+
+/// The offset of an array element: an object whose first key is a slice of `text`, or a
+/// string that is one.
+fn element_offset(text: &str, item: &Json) -> Option<usize> {
+    let bytes = text.as_bytes();
+    match item {
+        Json::Object(map) => {
+            let (key, _) = map.iter().next()?;
+            let quote = offset_in(text, key)?.checked_sub(1)?;
+            if bytes.get(quote) != Some(&b'"') {
+                return None;
+            }
+            let mut at = quote;
+            loop {
+                at = at.checked_sub(1)?;
+                match bytes.get(at)? {
+                    b' ' | b'\t' | b'\n' | b'\r' => {}
+                    b'{' => return Some(at),
+                    _ => return None,
                 }
             }
-            Json::String(s) => {
-                let start = offset_in(text, s)?;
-                let quote = start.checked_sub(1)?;
-                (bytes.get(quote) == Some(&b'"') && bytes.get(start + s.len()) == Some(&b'"'))
-                    .then_some(quote)
-            }
-            _ => None,
-        })
-        .collect()
+        }
+        Json::String(s) => {
+            let start = offset_in(text, s)?;
+            let quote = start.checked_sub(1)?;
+            (bytes.get(quote) == Some(&b'"') && bytes.get(start + s.len()) == Some(&b'"'))
+                .then_some(quote)
+        }
+        _ => None,
+    }
 }
 
 /// An integral JSON number as `i64` (`3` and `3.0` both qualify, as in JavaScript).
@@ -553,18 +568,17 @@ mod tests {
         }
     }
 
-    /// Positions found with the seeded locator are those the locator finds by scanning.
-    fn assert_seeding_changes_nothing(text: &str) {
+    /// Offsets found by walking the tree are those the locator finds by scanning.
+    fn assert_tree_offsets_match_scanning(text: &str) {
         let tree: Json = serde_json::from_str(text).expect("tree");
         let value: serde_json::Value = serde_json::from_str(text).expect("value");
         let mut paths = Vec::new();
         paths_into(&value, FieldPath::root(), &mut paths);
-        let mut seeded = Cx::new("f.json", text);
-        seeded.seed_locator(&tree);
+        let mut walking = Cx::with_tree("f.json", text, &tree);
         let mut scanning = JsonLocator::for_valid_json(text);
         for path in &paths {
             assert_eq!(
-                seeded.locator.offset(path),
+                walking.offset_of(path),
                 scanning.offset(path),
                 "{path} in {text}"
             );
@@ -572,7 +586,7 @@ mod tests {
     }
 
     #[test]
-    fn seeded_positions_match_scanned_ones() {
+    fn tree_offsets_match_scanned_ones() {
         for text in [
             r#"[{"id": 1, "recipe": {"a": [1, {"b": 2}]}}, {"id": 2}, "s", {"x": {}}]"#,
             "  [ {\n \"id\" :1 } ,\t{\"id\":2,\"id\":3} ]  ",
@@ -587,19 +601,19 @@ mod tests {
             "{}",
             "\"just a string\"",
         ] {
-            assert_seeding_changes_nothing(text);
+            assert_tree_offsets_match_scanning(text);
         }
     }
 
     proptest::proptest! {
         #[test]
-        fn seeding_agrees_with_scanning(value in json_value(), pretty: bool) {
+        fn tree_offsets_agree_with_scanning(value in json_value(), pretty: bool) {
             let text = if pretty {
                 serde_json::to_string_pretty(&value).expect("JSON")
             } else {
                 serde_json::to_string(&value).expect("JSON")
             };
-            assert_seeding_changes_nothing(&text);
+            assert_tree_offsets_match_scanning(&text);
         }
     }
 

@@ -18,39 +18,36 @@ pub const MAX_FILE_BYTES: usize = 64 * 1024 * 1024;
 
 /// Parses a Normandy recipe file in any of the accepted shapes (see the module docs).
 pub fn parse(file: &str, text: &str) -> Parsed<RecipeSet> {
-    let mut cx = Cx::new(file, text);
     if text.len() > MAX_FILE_BYTES {
-        cx.diagnostics.push(Diagnostic::error(
-            file,
-            Position::START,
-            FieldPath::root(),
-            format!(
-                "the file is {} bytes; recipe files are limited to {MAX_FILE_BYTES} bytes",
-                text.len()
-            ),
-        ));
         return Parsed {
             value: None,
-            diagnostics: cx.diagnostics,
+            diagnostics: vec![Diagnostic::error(
+                file,
+                Position::START,
+                FieldPath::root(),
+                format!(
+                    "the file is {} bytes; recipe files are limited to {MAX_FILE_BYTES} bytes",
+                    text.len()
+                ),
+            )],
         };
     }
     // serde_json bounds nesting (128 levels), so hostile input cannot exhaust the stack.
     let json: Json = match serde_json::from_str(text) {
         Ok(json) => json,
         Err(error) => {
-            cx.diagnostics.push(Diagnostic::error(
-                file,
-                serde_position(text, &error),
-                FieldPath::root(),
-                format!("invalid JSON: {error}"),
-            ));
             return Parsed {
                 value: None,
-                diagnostics: cx.diagnostics,
+                diagnostics: vec![Diagnostic::error(
+                    file,
+                    serde_position(text, &error),
+                    FieldPath::root(),
+                    format!("invalid JSON: {error}"),
+                )],
             };
         }
     };
-    cx.seed_locator(&json);
+    let mut cx = Cx::with_tree(file, text, &json);
     let root = Loc::Root;
     // The recipes, and the key of the listing that holds them (`None` for a bare array).
     let (container, items, listing_key): (Container, &[Json], Option<&'static str>) = match &json {
