@@ -353,11 +353,15 @@ fn signature_member(
             };
             let signature = cx.required_str(sig_map, &sig_path, "signature");
             // `null` members stay in `extra`, so they are written back as `null`.
-            let mut typed = vec!["signature"];
+            let mut typed = ["signature"; 4];
+            let mut n_typed = 1;
             let mut optional = |key: &'static str| match sig_map.get(key) {
                 None | Some(Json::Null) => None,
                 Some(v) => {
-                    typed.push(key);
+                    if let Some(slot) = typed.get_mut(n_typed) {
+                        *slot = key;
+                        n_typed += 1;
+                    }
                     cx.expect_str(v, &sig_path.key(key)).map(str::to_owned)
                 }
             };
@@ -369,7 +373,7 @@ fn signature_member(
                 timestamp,
                 x5u,
                 public_key,
-                extra: extras(sig_map, &typed),
+                extra: extras(sig_map, typed.get(..n_typed).unwrap_or(&typed)),
             });
             (signature, false)
         }
