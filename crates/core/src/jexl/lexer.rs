@@ -619,6 +619,12 @@ fn common_element(src: &str, p: usize, c: u8) -> Option<(usize, Option<KindValue
 
 /// Splits `src` into tokens exactly as mozjexl 1.1.6 does.
 pub(crate) fn tokenize(src: &str) -> Result<Vec<Token>, ParseError> {
+    tokenize_with(src, true)
+}
+
+/// [`tokenize`], with the shortcut for common elements (`common`) or without it (so tests
+/// can check that the shortcut changes nothing).
+fn tokenize_with(src: &str, common: bool) -> Result<Vec<Token>, ParseError> {
     let b = src.as_bytes();
     let mut out = Tokens {
         src,
@@ -631,7 +637,8 @@ pub(crate) fn tokenize(src: &str) -> Result<Vec<Token>, ParseError> {
         // The common elements are read here, straight to their token; the others (and every
         // element after a `-` that may be glued to it) go through `match_at` and
         // `Tokens::element`, which follow mozjexl step by step.
-        if out.negate.is_none()
+        if common
+            && out.negate.is_none()
             && let Some((len, token)) = common_element(src, p, c)
         {
             if last_end < p {
@@ -670,4 +677,124 @@ pub(crate) fn tokenize(src: &str) -> Result<Vec<Token>, ParseError> {
         });
     }
     Ok(out.tokens)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Pieces of filter text, odd ones included, that random expressions are made of.
+    const PIECES: &[&str] = &[
+        " ",
+        "\t",
+        "\n",
+        "\u{a0}",
+        "\u{2028}",
+        "é",
+        "#c\n",
+        "'",
+        "\"",
+        "\\",
+        "\\'",
+        "'a'",
+        "\"b\\\"c\"",
+        "'x\\'y'",
+        "true",
+        "false",
+        "in",
+        "intersect",
+        "tru",
+        "inx",
+        "a",
+        "b1",
+        "$",
+        "_",
+        "a$",
+        "$b",
+        "normandy",
+        "0",
+        "7",
+        "1.5",
+        ".5",
+        "5.",
+        "007",
+        "1234567890123456",
+        "0.30000000000000004",
+        ".",
+        "[",
+        "]",
+        "|",
+        "{",
+        "}",
+        ":",
+        ",",
+        "(",
+        ")",
+        "?",
+        "+",
+        "-",
+        "*",
+        "/",
+        "//",
+        "%",
+        "^",
+        "==",
+        "!=",
+        ">=",
+        "<=",
+        ">",
+        "<",
+        "=",
+        "!",
+        "&&",
+        "||",
+        "&",
+        "@",
+    ];
+
+    fn soup() -> impl Strategy<Value = String> {
+        prop::collection::vec(prop::sample::select(PIECES), 0..24)
+            .prop_map(|pieces| pieces.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn the_common_element_shortcut_changes_nothing(src in soup()) {
+            prop_assert_eq!(tokenize_with(&src, true), tokenize_with(&src, false));
+        }
+
+        #[test]
+        fn the_shortcut_changes_nothing_on_arbitrary_text(src in "\\PC{0,40}") {
+            prop_assert_eq!(tokenize_with(&src, true), tokenize_with(&src, false));
+        }
+    }
+
+    #[test]
+    fn keywords_need_whole_words() {
+        let kinds = |src: &str| -> Vec<(TokKind, TokValue)> {
+            tokenize(src)
+                .expect("tokens")
+                .into_iter()
+                .map(|t| (t.kind, t.value))
+                .collect()
+        };
+        assert_eq!(kinds("true"), [(TokKind::Literal, TokValue::Bool(true))]);
+        assert_eq!(
+            kinds("intersect"),
+            [(TokKind::BinaryOp, TokValue::Op(BinOp::Intersect))]
+        );
+        assert_eq!(
+            kinds("inx"),
+            [(TokKind::Identifier, TokValue::Ident { end: 3 })]
+        );
+        // A `$` ends the word `true`: `true` then the identifier `$x`.
+        assert_eq!(
+            kinds("true$x"),
+            [
+                (TokKind::Literal, TokValue::Bool(true)),
+                (TokKind::Identifier, TokValue::Ident { end: 6 })
+            ]
+        );
+    }
 }
