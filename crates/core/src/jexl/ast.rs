@@ -158,26 +158,22 @@ impl Ast {
     }
 
     /// The nesting depth of the tree, computed without recursion; `&&`/`||` chains count once.
+    ///
+    /// The depth is one more than the heaviest path from the root down to a node, where every
+    /// step weighs one except the step from a chain link to the rest of its chain. Walking
+    /// down with the weight so far visits each node once and needs no per-node table.
     pub(crate) fn depth(&self) -> usize {
-        let mut depth = vec![0usize; self.nodes.len()];
-        // Post-order traversal with an explicit stack: (node, children done?).
-        let mut stack = vec![(self.root, false)];
-        while let Some((id, done)) = stack.pop() {
-            if done {
-                let chain = self.chain_left(id);
-                let mut d = 1;
-                self.for_each_child(id, |c| {
-                    let child = depth.get(c).copied().unwrap_or(0);
-                    d = d.max(if Some(c) == chain { child } else { child + 1 });
-                });
-                if let Some(slot) = depth.get_mut(id) {
-                    *slot = d;
-                }
-            } else {
-                stack.push((id, true));
-                self.for_each_child(id, |c| stack.push((c, false)));
-            }
+        let mut deepest = 0;
+        let mut stack: Vec<(NodeId, usize)> = Vec::with_capacity(16);
+        stack.push((self.root, 1));
+        while let Some((id, depth)) = stack.pop() {
+            deepest = deepest.max(depth);
+            let chain = self.chain_left(id);
+            self.for_each_child(id, |child| {
+                let step = usize::from(Some(child) != chain);
+                stack.push((child, depth + step));
+            });
         }
-        depth.get(self.root).copied().unwrap_or(0)
+        deepest
     }
 }

@@ -9,11 +9,11 @@
 //! mozjexl's edge cases: `(a` is `a`, `[(), 1]` is `[1]`, `a ?: b` is an "elvis", a `.x`
 //! after `!` or at an operand position is relative, a transform cannot be followed by `?`.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use super::ParseError;
 use super::ast::{Ast, BinOp, Kind, Node, NodeId};
-use super::lexer::{TokKind, TokValue, Token};
+use super::lexer::{Lit, TokKind, TokValue, Token, unquote};
 
 /// Parser states (`states.js`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,6 +209,77 @@ struct Parser<'s> {
     nodes: Vec<Node>,
     frames: Vec<Frame>,
     limits: Limits,
+    /// The first [`MAX_SHARED_NAMES`] distinct identifier names made so far that are not
+    /// [`COMMON_NAMES`]: a filter names the same few identifiers again and again, so they
+    /// share one allocation.
+    names: Vec<Arc<str>>,
+}
+
+/// How many distinct names [`Parser::names`] keeps (a linear search stays cheap).
+const MAX_SHARED_NAMES: usize = 16;
+
+/// The names Normandy filters use most: the filter context (`normandy`, `env` and their
+/// members) and the transforms. Every expression shares one allocation for each, so a
+/// manifest of a thousand filters does not allocate `normandy` a thousand times.
+const COMMON_NAMES: [&str; 44] = [
+    // Roughly by how often filters use them, so the usual ones are found first.
+    "normandy",
+    "channel",
+    "version",
+    "versionCompare",
+    "locale",
+    "userId",
+    "recipe",
+    "id",
+    "stableSample",
+    "country",
+    "env",
+    "preferenceValue",
+    "bucketSample",
+    "preferenceExists",
+    "preferenceIsUserSet",
+    "isFirstRun",
+    "telemetry",
+    "addons",
+    "isActive",
+    "request_time",
+    "date",
+    "os",
+    "isWindows",
+    "isMac",
+    "isLinux",
+    "windowsVersion",
+    "windowsBuildNumber",
+    "main",
+    "environment",
+    "profile",
+    "creationDate",
+    "experiments",
+    "studies",
+    "rollouts",
+    "distribution",
+    "appinfo",
+    "randomizationId",
+    "arguments",
+    "slug",
+    "keys",
+    "values",
+    "length",
+    "mapToProperty",
+    "regExpMatch",
+];
+
+/// [`COMMON_NAMES`], allocated once on first use.
+static SHARED_COMMON_NAMES: LazyLock<Vec<Arc<str>>> =
+    LazyLock::new(|| COMMON_NAMES.iter().map(|name| Arc::from(*name)).collect());
+
+/// The shared allocation of `text` when it is one of [`COMMON_NAMES`].
+fn common_name(text: &str) -> Option<Arc<str>> {
+    let first = text.as_bytes().first();
+    let idx = COMMON_NAMES.iter().position(|name| {
+        name.len() == text.len() && name.as_bytes().first() == first && *name == text
+    })?;
+    SHARED_COMMON_NAMES.get(idx).cloned()
 }
 
 fn error(offset: usize, message: impl Into<String>) -> ParseError {
@@ -227,8 +298,13 @@ pub(crate) fn parse(
     let mut parser = Parser {
         src,
         nodes: Vec::with_capacity(tokens.len()),
-        frames: vec![Frame::new(StopMap::Empty)],
+        frames: {
+            let mut frames = Vec::with_capacity(8);
+            frames.push(Frame::new(StopMap::Empty));
+            frames
+        },
         limits,
+        names: Vec::new(),
     };
     for token in tokens {
         parser.add_token(token)?;
@@ -250,6 +326,33 @@ impl Parser<'_> {
             .take(24)
             .collect();
         format!("unexpected token at `{text}`")
+    }
+
+    /// The name of an identifier token, shared with earlier identifiers of the same name.
+    fn ident_name(&mut self, token: &Token) -> Result<Arc<str>, ParseError> {
+        let TokValue::Ident { end } = token.value else {
+            return Err(error(
+                token.offset,
+                "internal parser error: identifier without name",
+            ));
+        };
+        let text = self.src.get(token.offset..end).unwrap_or("");
+        // Length and first byte tell most names apart without a call to `memcmp`.
+        let first = text.as_bytes().first();
+        let known = self.names.iter().find(|name| {
+            name.len() == text.len() && name.as_bytes().first() == first && ***name == *text
+        });
+        if let Some(name) = known {
+            return Ok(name.clone());
+        }
+        if let Some(name) = common_name(text) {
+            return Ok(name);
+        }
+        let name: Arc<str> = Arc::from(text);
+        if self.names.len() < MAX_SHARED_NAMES {
+            self.names.push(name.clone());
+        }
+        Ok(name)
     }
 
     fn add_node(&mut self, kind: Kind, offset: usize) -> NodeId {
@@ -431,17 +534,24 @@ impl Parser<'_> {
         match handler {
             Handler::None => {}
             Handler::Literal => {
-                let TokValue::Lit(lit) = &token.value else {
-                    return Err(error(
-                        offset,
-                        "internal parser error: literal without value",
-                    ));
+                let lit = match token.value {
+                    TokValue::Num(n) => Lit::Num(n),
+                    TokValue::Bool(b) => Lit::Bool(b),
+                    TokValue::Str { end } => {
+                        Lit::Str(unquote(self.src.get(offset..end).unwrap_or("")))
+                    }
+                    _ => {
+                        return Err(error(
+                            offset,
+                            "internal parser error: literal without value",
+                        ));
+                    }
                 };
-                let id = self.add_node(Kind::Literal(lit.clone()), offset);
+                let id = self.add_node(Kind::Literal(lit), offset);
                 self.place_at_cursor(Some(id), offset)?;
             }
             Handler::Identifier => {
-                let name = ident_name(token)?;
+                let name = self.ident_name(token)?;
                 let frame = self.frame()?;
                 let (encapsulate, relative, cursor) =
                     (frame.encapsulate, frame.next_relative, frame.cursor);
@@ -507,11 +617,11 @@ impl Parser<'_> {
                 self.place_at_cursor(Some(id), offset)?;
             }
             Handler::ObjKey => {
-                let name = ident_name(token)?;
+                let name = self.ident_name(token)?;
                 self.frame()?.obj_key = Some(name);
             }
             Handler::Transform => {
-                let name = ident_name(token)?;
+                let name = self.ident_name(token)?;
                 let subject = self
                     .frame()?
                     .cursor
@@ -664,12 +774,49 @@ impl Parser<'_> {
     }
 }
 
-fn ident_name(token: &Token) -> Result<Arc<str>, ParseError> {
-    match &token.value {
-        TokValue::Ident(name) => Ok(name.clone()),
-        _ => Err(error(
-            token.offset,
-            "internal parser error: identifier without name",
-        )),
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jexl::lexer::tokenize;
+
+    fn names(src: &str) -> Vec<Arc<str>> {
+        let tokens = tokenize(src).expect("tokens");
+        let ast = parse(src, &tokens, Limits { max_nesting: 128 })
+            .expect("parses")
+            .expect("not empty");
+        ast.nodes
+            .iter()
+            .filter_map(|node| match &node.kind {
+                Kind::Identifier { name, .. } | Kind::Transform { name, .. } => Some(name.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn repeated_names_share_one_allocation() {
+        let found = names("foo.bar == 1 && foo.bar|baz && foo.qux");
+        let texts: Vec<&str> = found.iter().map(|n| &**n).collect();
+        assert_eq!(texts, ["foo", "bar", "foo", "bar", "baz", "foo", "qux"]);
+        assert!(Arc::ptr_eq(&found[0], &found[2]) && Arc::ptr_eq(&found[0], &found[5]));
+        assert!(Arc::ptr_eq(&found[1], &found[3]));
+    }
+
+    #[test]
+    fn common_names_are_shared_between_expressions() {
+        let first = names("normandy.channel == 'a' && x|versionCompare('1') > 0");
+        let second = names("normandy.channel");
+        assert!(Arc::ptr_eq(&first[0], &second[0]));
+        assert!(Arc::ptr_eq(&first[1], &second[1]));
+        for name in &first {
+            assert_eq!(COMMON_NAMES.contains(&&**name), common_name(name).is_some());
+        }
+    }
+
+    #[test]
+    fn common_names_include_every_transform() {
+        for name in crate::jexl::TRANSFORM_NAMES {
+            assert_eq!(common_name(name).as_deref(), Some(name));
+        }
     }
 }

@@ -30,6 +30,7 @@ mod parse;
 mod serialise;
 #[cfg(test)]
 mod tests;
+mod tree;
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};

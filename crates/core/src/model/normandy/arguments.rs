@@ -4,12 +4,12 @@
 //! back. Integers may be written `3` or `3.0` (the client is JavaScript, where they are the
 //! same number).
 
-use indexmap::IndexMap;
-use serde_json::Value as Json;
-
 use crate::context::PrefValue;
+use indexmap::IndexMap;
 
-use super::json::{Cx, Loc, as_whole_number, describe, extras, type_name};
+use super::json::{
+    Cx, Json, JsonObj, Loc, SeenStrings, as_whole_number, describe, extras, type_name,
+};
 use super::{
     ACTION_MULTI_PREFERENCE_EXPERIMENT, ACTION_PREFERENCE_EXPERIMENT, ACTION_PREFERENCE_ROLLBACK,
     ACTION_PREFERENCE_ROLLOUT, ACTION_SINGLE_PREFERENCE_EXPERIMENT, JsonMap,
@@ -31,14 +31,14 @@ pub enum Arguments {
         /// The action name.
         action: String,
         /// The arguments as given.
-        raw: Json,
+        raw: serde_json::Value,
     },
     /// A supported action whose arguments failed validation (the diagnostics say why).
     Invalid {
         /// The action name.
         action: String,
         /// The arguments as given; `None` when they were missing.
-        raw: Option<Json>,
+        raw: Option<serde_json::Value>,
     },
 }
 
@@ -51,7 +51,7 @@ impl Arguments {
             Arguments::PreferenceExperiment(a) => Some(&a.slug),
             Arguments::MultiPreferenceExperiment(a) => Some(&a.slug),
             Arguments::Other { raw, .. } | Arguments::Invalid { raw: Some(raw), .. } => {
-                raw.get("slug").and_then(Json::as_str)
+                raw.get("slug").and_then(serde_json::Value::as_str)
             }
             Arguments::Invalid { raw: None, .. } => None,
         }
@@ -264,7 +264,7 @@ impl ExperimentPreference {
 pub(crate) fn parse(cx: &mut Cx, action: &str, raw: Option<&Json>, path: &Loc) -> Arguments {
     let invalid = || Arguments::Invalid {
         action: action.to_owned(),
-        raw: raw.cloned(),
+        raw: raw.map(Json::to_value),
     };
     let supported = matches!(
         action,
@@ -281,7 +281,7 @@ pub(crate) fn parse(cx: &mut Cx, action: &str, raw: Option<&Json>, path: &Loc) -
     if !supported {
         return Arguments::Other {
             action: action.to_owned(),
-            raw: raw_value.clone(),
+            raw: raw_value.to_value(),
         };
     }
     let Some(map) = cx.expect_object(raw_value, path) else {
@@ -323,7 +323,7 @@ fn is_experiment_slug(slug: &str) -> bool {
 /// A required string member that must match a slug pattern.
 fn slug_field(
     cx: &mut Cx,
-    map: &JsonMap,
+    map: &JsonObj,
     path: &Loc,
     key: &str,
     rollout_pattern: bool,
@@ -339,14 +339,17 @@ fn slug_field(
     } else {
         cx.error(
             &path.key(key),
-            format!("{key} {} does not match {pattern}", Json::from(slug)),
+            format!(
+                "{key} {} does not match {pattern}",
+                serde_json::Value::from(slug)
+            ),
         );
         None
     }
 }
 
 /// A required string member that must not be empty.
-fn non_empty_field(cx: &mut Cx, map: &JsonMap, path: &Loc, key: &str) -> Option<String> {
+fn non_empty_field(cx: &mut Cx, map: &JsonObj, path: &Loc, key: &str) -> Option<String> {
     let value = cx.required_str(map, path, key)?;
     if value.is_empty() {
         cx.error(&path.key(key), format!("{key} must not be empty"));
@@ -356,7 +359,7 @@ fn non_empty_field(cx: &mut Cx, map: &JsonMap, path: &Loc, key: &str) -> Option<
 }
 
 /// A required boolean member.
-fn required_bool(cx: &mut Cx, map: &JsonMap, path: &Loc, key: &str) -> Option<bool> {
+fn required_bool(cx: &mut Cx, map: &JsonObj, path: &Loc, key: &str) -> Option<bool> {
     match cx.optional_bool(map, path, key) {
         Ok(Some(b)) => Some(b),
         Ok(None) => {
@@ -368,7 +371,7 @@ fn required_bool(cx: &mut Cx, map: &JsonMap, path: &Loc, key: &str) -> Option<bo
 }
 
 /// A required `ratio`: an integer ≥ 1.
-fn ratio_field(cx: &mut Cx, map: &JsonMap, path: &Loc) -> Option<u64> {
+fn ratio_field(cx: &mut Cx, map: &JsonObj, path: &Loc) -> Option<u64> {
     let Some(value) = map.get("ratio") else {
         cx.error(
             &path.key("ratio"),
@@ -395,7 +398,7 @@ fn ratio_field(cx: &mut Cx, map: &JsonMap, path: &Loc) -> Option<u64> {
     }
 }
 
-fn pref_type_field(cx: &mut Cx, map: &JsonMap, path: &Loc, key: &str) -> Option<PrefType> {
+fn pref_type_field(cx: &mut Cx, map: &JsonObj, path: &Loc, key: &str) -> Option<PrefType> {
     let name = cx.required_str(map, path, key)?;
     let parsed = PrefType::from_name(name);
     if parsed.is_none() {
@@ -403,7 +406,7 @@ fn pref_type_field(cx: &mut Cx, map: &JsonMap, path: &Loc, key: &str) -> Option<
             &path.key(key),
             format!(
                 "{key} must be \"string\", \"integer\" or \"boolean\", found {}",
-                Json::from(name)
+                serde_json::Value::from(name)
             ),
         );
     }
@@ -411,7 +414,7 @@ fn pref_type_field(cx: &mut Cx, map: &JsonMap, path: &Loc, key: &str) -> Option<
 }
 
 /// An optional `preferenceBranchType` (absent → `Ok(None)`).
-fn branch_type_field(cx: &mut Cx, map: &JsonMap, path: &Loc) -> Result<Option<PrefBranchType>, ()> {
+fn branch_type_field(cx: &mut Cx, map: &JsonObj, path: &Loc) -> Result<Option<PrefBranchType>, ()> {
     let key = "preferenceBranchType";
     let Some(name) = cx.optional_str(map, path, key)? else {
         return Ok(None);
@@ -423,7 +426,7 @@ fn branch_type_field(cx: &mut Cx, map: &JsonMap, path: &Loc) -> Result<Option<Pr
                 &path.key(key),
                 format!(
                     "{key} must be \"user\" or \"default\", found {}",
-                    Json::from(name)
+                    serde_json::Value::from(name)
                 ),
             );
             Err(())
@@ -439,7 +442,7 @@ fn rollout_value(cx: &mut Cx, value: Option<&Json>, path: &Loc) -> Option<PrefVa
     };
     match value {
         Json::Bool(b) => Some(PrefValue::Bool(*b)),
-        Json::String(s) => Some(PrefValue::String(s.clone())),
+        Json::String(s) => Some(PrefValue::String(s.as_ref().to_owned())),
         Json::Number(_) => match as_whole_number(value) {
             Some(n) => Some(PrefValue::Int(n)),
             None => {
@@ -481,7 +484,7 @@ fn experiment_value(
     };
     let parsed = match value {
         Json::Bool(b) => PrefValue::Bool(*b),
-        Json::String(s) => PrefValue::String(s.clone()),
+        Json::String(s) => PrefValue::String(s.as_ref().to_owned()),
         Json::Number(_) => match as_whole_number(value) {
             Some(n) => PrefValue::Int(n),
             None => {
@@ -513,7 +516,8 @@ fn experiment_value(
             cx.error(
                 path,
                 format!(
-                    "{key} {value} is {} but {type_key} is \"{}\"",
+                    "{key} {} is {} but {type_key} is \"{}\"",
+                    value.to_value(),
                     article(actual),
                     declared.as_str()
                 ),
@@ -532,7 +536,7 @@ fn article(pref_type: PrefType) -> &'static str {
     }
 }
 
-fn rollout(cx: &mut Cx, map: &JsonMap, path: &Loc) -> Option<RolloutArguments> {
+fn rollout(cx: &mut Cx, map: &JsonObj, path: &Loc) -> Option<RolloutArguments> {
     let slug = slug_field(cx, map, path, "slug", true);
     let preferences = match map.get("preferences") {
         None => {
@@ -562,7 +566,7 @@ fn rollout_preferences(cx: &mut Cx, value: &Json, path: &Loc) -> Option<Vec<Roll
     }
     let mut preferences = Vec::with_capacity(items.len());
     let mut ok = true;
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = SeenStrings::default();
     for (idx, item) in items.iter().enumerate() {
         let item_path = path.index(idx);
         let Some(item_map) = cx.expect_object(item, &item_path) else {
@@ -573,10 +577,15 @@ fn rollout_preferences(cx: &mut Cx, value: &Json, path: &Loc) -> Option<Vec<Roll
         let value = rollout_value(cx, item_map.get("value"), &item_path.key("value"));
         match (name, value) {
             (Some(name), Some(value)) => {
-                if !seen.insert(name.clone()) {
+                // The name as written (`preference_name` accepted it as a string).
+                let written = item_map.get("preferenceName").and_then(Json::as_str);
+                if !seen.insert(written.unwrap_or_default()) {
                     cx.error(
                         &item_path.key("preferenceName"),
-                        format!("preference {} is listed twice", Json::from(name.as_str())),
+                        format!(
+                            "preference {} is listed twice",
+                            serde_json::Value::from(name.as_str())
+                        ),
                     );
                     ok = false;
                 }
@@ -593,7 +602,7 @@ fn rollout_preferences(cx: &mut Cx, value: &Json, path: &Loc) -> Option<Vec<Roll
 }
 
 /// A required, non-empty preference name.
-fn preference_name(cx: &mut Cx, map: &JsonMap, path: &Loc, key: &str) -> Option<String> {
+fn preference_name(cx: &mut Cx, map: &JsonObj, path: &Loc, key: &str) -> Option<String> {
     let name = cx.required_str(map, path, key)?;
     if name.is_empty() {
         cx.error(&path.key(key), format!("{key} must not be empty"));
@@ -602,7 +611,7 @@ fn preference_name(cx: &mut Cx, map: &JsonMap, path: &Loc, key: &str) -> Option<
     Some(name.to_owned())
 }
 
-fn rollback(cx: &mut Cx, map: &JsonMap, path: &Loc) -> Option<RollbackArguments> {
+fn rollback(cx: &mut Cx, map: &JsonObj, path: &Loc) -> Option<RollbackArguments> {
     let rollout_slug = slug_field(cx, map, path, "rolloutSlug", true)?;
     Some(RollbackArguments {
         rollout_slug,
@@ -617,7 +626,7 @@ struct ExperimentCommon {
     experiment_document_url: Result<Option<String>, ()>,
 }
 
-fn experiment_common(cx: &mut Cx, map: &JsonMap, path: &Loc) -> ExperimentCommon {
+fn experiment_common(cx: &mut Cx, map: &JsonObj, path: &Loc) -> ExperimentCommon {
     ExperimentCommon {
         is_enrollment_paused: required_bool(cx, map, path, "isEnrollmentPaused"),
         is_high_population: cx.optional_bool(map, path, "isHighPopulation"),
@@ -631,9 +640,9 @@ fn experiment_common(cx: &mut Cx, map: &JsonMap, path: &Loc) -> ExperimentCommon
 /// unique slugs.
 fn branches<B>(
     cx: &mut Cx,
-    map: &JsonMap,
+    map: &JsonObj,
     path: &Loc,
-    mut branch: impl FnMut(&mut Cx, &JsonMap, &Loc) -> Option<B>,
+    mut branch: impl FnMut(&mut Cx, &JsonObj, &Loc) -> Option<B>,
 ) -> Option<Vec<B>> {
     let branches_path = path.key("branches");
     let Some(value) = map.get("branches") else {
@@ -655,7 +664,7 @@ fn branches<B>(
     let mut ok = true;
     // Slugs are compared as written, so a branch that is invalid for another reason still
     // takes part in the uniqueness check.
-    let mut seen_slugs = std::collections::HashSet::new();
+    let mut seen_slugs = SeenStrings::default();
     for (idx, item) in items.iter().enumerate() {
         let item_path = branches_path.index(idx);
         let Some(item_map) = cx.expect_object(item, &item_path) else {
@@ -670,7 +679,7 @@ fn branches<B>(
                 &item_path.key("slug"),
                 format!(
                     "branch slug {} is used by an earlier branch",
-                    Json::from(slug)
+                    serde_json::Value::from(slug)
                 ),
             );
             ok = false;
@@ -685,7 +694,7 @@ fn branches<B>(
 
 fn single_experiment(
     cx: &mut Cx,
-    map: &JsonMap,
+    map: &JsonObj,
     path: &Loc,
 ) -> Option<SinglePreferenceExperimentArguments> {
     let slug = slug_field(cx, map, path, "slug", false);
@@ -756,7 +765,7 @@ fn single_experiment(
 
 fn multi_experiment(
     cx: &mut Cx,
-    map: &JsonMap,
+    map: &JsonObj,
     path: &Loc,
 ) -> Option<MultiPreferenceExperimentArguments> {
     let slug = slug_field(cx, map, path, "slug", false);
@@ -820,7 +829,7 @@ fn experiment_preferences(
     }
     let mut preferences = IndexMap::with_capacity(map.len());
     let mut ok = true;
-    for (name, spec) in map {
+    for (name, spec) in map.iter() {
         let spec_path = path.key(name);
         if name.is_empty() {
             cx.error(&spec_path, "preference name must not be empty".to_owned());
@@ -844,7 +853,7 @@ fn experiment_preferences(
         match (preference_type, preference_branch_type, preference_value) {
             (Some(preference_type), Ok(preference_branch_type), Some(preference_value)) => {
                 preferences.insert(
-                    name.clone(),
+                    name.to_owned(),
                     ExperimentPreference {
                         preference_type,
                         preference_branch_type,
@@ -882,10 +891,10 @@ fn warn_inconsistent_types(cx: &mut Cx, branches: &[MultiPreferenceBranch], path
                             .key("preferenceType"),
                         format!(
                             "preference {} is \"{}\" here but \"{}\" in branch {}",
-                            Json::from(name.as_str()),
+                            serde_json::Value::from(name.as_str()),
                             spec.preference_type.as_str(),
                             pref_type.as_str(),
-                            Json::from(*slug)
+                            serde_json::Value::from(*slug)
                         ),
                     );
                 }
@@ -896,10 +905,10 @@ fn warn_inconsistent_types(cx: &mut Cx, branches: &[MultiPreferenceBranch], path
 }
 
 /// A preference value as JSON.
-pub(crate) fn pref_value_json(value: &PrefValue) -> Json {
+pub(crate) fn pref_value_json(value: &PrefValue) -> serde_json::Value {
     match value {
-        PrefValue::Bool(b) => Json::Bool(*b),
-        PrefValue::Int(n) => Json::from(*n),
-        PrefValue::String(s) => Json::String(s.clone()),
+        PrefValue::Bool(b) => serde_json::Value::Bool(*b),
+        PrefValue::Int(n) => serde_json::Value::from(*n),
+        PrefValue::String(s) => serde_json::Value::String(s.clone()),
     }
 }

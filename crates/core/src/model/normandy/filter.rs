@@ -34,13 +34,13 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::Value as Json;
-
 use crate::diagnostic::FieldPath;
 use crate::jexl::{Expression, ParseError};
 
-use super::json::{Cx, Loc, as_whole_number, describe, map_string_offset, type_name};
-use super::{FilterSource, JsonMap};
+use super::FilterSource;
+use super::json::{
+    Cx, Json, JsonObj, Loc, as_whole_number, describe, map_string_offset, type_name,
+};
 
 /// A recipe's filter expression and its compiled form.
 #[derive(Debug, Clone)]
@@ -188,7 +188,7 @@ pub(crate) fn build(
             format!(
                 "filter_expression differs from the expression compiled from the filter \
                  parts ({}); the compiled one is used",
-                Json::from(compiled.text.as_str())
+                serde_json::Value::from(compiled.text.as_str())
             ),
         );
     }
@@ -257,6 +257,8 @@ fn compile_parts(
         ("channels", "normandy.channel", &source.channels),
     ] {
         let Some(list) = list else { continue };
+        let list = Json::from_value(list);
+        let list = &list;
         let list_path = path.key(key);
         match string_list(cx, list, &list_path, false) {
             // An empty list adds nothing, as on the server.
@@ -272,6 +274,7 @@ fn compile_parts(
         }
     }
     if let Some(objects) = &source.filter_object {
+        let objects = &Json::from_value(objects);
         let objects_path = path.key("filter_object");
         match cx.expect_array(objects, &objects_path) {
             Some(items) => {
@@ -458,7 +461,7 @@ fn filter_object(
                             &path.key("platforms").index(idx),
                             format!(
                                 "platform must be \"all_mac\", \"all_windows\" or \"all_linux\", found {}",
-                                Json::from(other)
+                                serde_json::Value::from(other)
                             ),
                         );
                         return None;
@@ -479,7 +482,7 @@ fn filter_object(
                 );
             }
             let (pref, comparison, value) = (pref?, comparison?, value?);
-            let value = value.to_string();
+            let value = value.to_value().to_string();
             let text = if comparison == "contains" {
                 format!("{value} in '{pref}'|preferenceValue")
             } else {
@@ -523,7 +526,7 @@ fn filter_object(
                         &path.key(key),
                         format!(
                             "{key} must be an ISO 8601 date-time, found {}",
-                            Json::from(value)
+                            serde_json::Value::from(value)
                         ),
                     );
                     return None;
@@ -543,7 +546,10 @@ fn filter_object(
             let Ok(day) = date.parse::<jiff::civil::Date>() else {
                 cx.error(
                     &path.key("date"),
-                    format!("date must be YYYY-MM-DD, found {}", Json::from(date)),
+                    format!(
+                        "date must be YYYY-MM-DD, found {}",
+                        serde_json::Value::from(date)
+                    ),
                 );
                 return None;
             };
@@ -560,7 +566,7 @@ fn filter_object(
                         &path.key("direction"),
                         format!(
                             "direction must be \"olderThan\" or \"newerThan\", found {}",
-                            Json::from(other)
+                            serde_json::Value::from(other)
                         ),
                     );
                     return None;
@@ -618,7 +624,7 @@ fn filter_object(
                         &path.key("any_or_all"),
                         format!(
                             "any_or_all must be \"any\" or \"all\", found {}",
-                            Json::from(other)
+                            serde_json::Value::from(other)
                         ),
                     );
                     return None;
@@ -667,7 +673,7 @@ fn filter_object(
                     &path.key("name"),
                     format!(
                         "unknown preset {}; the only preset is \"pocket-1\"",
-                        Json::from(name)
+                        serde_json::Value::from(name)
                     ),
                 );
                 return None;
@@ -706,7 +712,10 @@ fn filter_object(
         other => {
             cx.error(
                 &path.key("type"),
-                format!("unknown filter object type {}", Json::from(other)),
+                format!(
+                    "unknown filter object type {}",
+                    serde_json::Value::from(other)
+                ),
             );
             None
         }
@@ -730,7 +739,10 @@ fn comparison_symbol(cx: &mut Cx, comparison: &str, path: &Loc) -> Option<&'stat
         "less_than" => "<",
         "less_than_equal" => "<=",
         other => {
-            cx.error(path, format!("unknown comparison {}", Json::from(other)));
+            cx.error(
+                path,
+                format!("unknown comparison {}", serde_json::Value::from(other)),
+            );
             return None;
         }
     };
@@ -766,7 +778,7 @@ fn version_jexl(majors: &[i64]) -> String {
 }
 
 /// A required, non-empty list of strings.
-fn required_string_list(cx: &mut Cx, map: &JsonMap, path: &Loc, key: &str) -> Option<Vec<String>> {
+fn required_string_list(cx: &mut Cx, map: &JsonObj, path: &Loc, key: &str) -> Option<Vec<String>> {
     match map.get(key) {
         None => {
             cx.error(&path.key(key), format!("missing required field \"{key}\""));
@@ -777,7 +789,12 @@ fn required_string_list(cx: &mut Cx, map: &JsonMap, path: &Loc, key: &str) -> Op
 }
 
 /// A required, non-empty list.
-fn required_list<'v>(cx: &mut Cx, map: &'v JsonMap, path: &Loc, key: &str) -> Option<&'v [Json]> {
+fn required_list<'v, 'j>(
+    cx: &mut Cx,
+    map: &'v JsonObj<'j>,
+    path: &Loc,
+    key: &str,
+) -> Option<&'v [Json<'j>]> {
     let Some(value) = map.get(key) else {
         cx.error(&path.key(key), format!("missing required field \"{key}\""));
         return None;
@@ -811,7 +828,7 @@ fn string_list(cx: &mut Cx, value: &Json, path: &Loc, non_empty: bool) -> Option
 /// A required number, rendered as the JSON wrote it, optionally within `[min, max]`.
 fn number_field(
     cx: &mut Cx,
-    map: &JsonMap,
+    map: &JsonObj,
     path: &Loc,
     key: &str,
     range: Option<(f64, f64)>,
@@ -857,7 +874,7 @@ mod tests {
                 .get("extra_filter_expression")
                 .and_then(Json::as_str)
                 .map(str::to_owned),
-            filter_object: map.get("filter_object").cloned(),
+            filter_object: map.get("filter_object").map(Json::to_value),
             ..FilterSource::default()
         };
         let mut cx = Cx::new("f.json", text);

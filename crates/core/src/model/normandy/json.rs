@@ -1,10 +1,11 @@
 //! Reading validated fields out of parsed JSON while collecting positioned diagnostics.
 
-use serde_json::Value as Json;
+use std::collections::HashSet;
 
 use crate::diagnostic::{Diagnostic, FieldPath, JsonLocator, PathSegment, Position};
 
 use super::JsonMap;
+pub(crate) use super::tree::{Json, JsonObj};
 
 /// Where a value sits in the document while it is being read: a borrowed chain that costs
 /// nothing to extend and becomes a [`FieldPath`] only when a diagnostic needs one.
@@ -52,26 +53,56 @@ impl<'a> Loc<'a> {
 }
 
 /// The file being parsed and the diagnostics found so far.
-pub(crate) struct Cx<'a> {
+pub(crate) struct Cx<'a, 't> {
     pub file: &'a str,
     pub text: &'a str,
     pub diagnostics: Vec<Diagnostic>,
     /// How many of `diagnostics` are errors.
     pub errors: usize,
+    /// The tree read from `text`, which places most fields without scanning the text.
+    root: Option<&'t Json<'a>>,
     /// Positions diagnostics; one per file so that a diagnostic per recipe stays linear.
     locator: JsonLocator<'a>,
 }
 
-impl<'a> Cx<'a> {
-    pub fn new(file: &'a str, text: &'a str) -> Cx<'a> {
+impl<'a, 't> Cx<'a, 't> {
+    /// A context for the text `text` of `file` (valid JSON once a field is located).
+    pub fn new(file: &'a str, text: &'a str) -> Cx<'a, 't> {
         Cx {
             file,
             text,
             diagnostics: Vec::new(),
             errors: 0,
+            root: None,
             // Fields are only located once serde_json has accepted the text.
             locator: JsonLocator::for_valid_json(text),
         }
+    }
+
+    /// A context for the text `text` of `file` and the tree `root` read from it.
+    pub fn with_tree(file: &'a str, text: &'a str, root: &'t Json<'a>) -> Cx<'a, 't> {
+        Cx {
+            root: Some(root),
+            ..Cx::new(file, text)
+        }
+    }
+
+    /// Where the value at `path` starts, or its deepest existing ancestor (as
+    /// [`JsonLocator::offset`]).
+    fn offset(&mut self, path: &FieldPath) -> usize {
+        match self
+            .root
+            .and_then(|root| tree_offset(self.text, root, path))
+        {
+            Some(offset) => offset,
+            None => self.locator.offset(path),
+        }
+    }
+
+    /// The position of the value at `path` (as [`JsonLocator::locate`]).
+    fn locate(&mut self, path: &FieldPath) -> Position {
+        let offset = self.offset(path);
+        self.locator.position_of_offset(offset)
     }
 
     /// An error about the field at `path`.
@@ -87,14 +118,14 @@ impl<'a> Cx<'a> {
     /// An error about the field at an owned `path`.
     pub fn error_path(&mut self, path: FieldPath, message: String) {
         self.errors += 1;
-        let position = self.locator.locate(&path);
+        let position = self.locate(&path);
         self.diagnostics
             .push(Diagnostic::error(self.file, position, path, message));
     }
 
     /// A warning about the field at an owned `path`.
     pub fn warning_path(&mut self, path: FieldPath, message: String) {
-        let position = self.locator.locate(&path);
+        let position = self.locate(&path);
         self.diagnostics
             .push(Diagnostic::warning(self.file, position, path, message));
     }
@@ -112,7 +143,7 @@ impl<'a> Cx<'a> {
 
     /// The byte offset where the value at `path` starts in the text.
     pub fn offset_of(&mut self, path: &FieldPath) -> usize {
-        self.locator.offset(path)
+        self.offset(path)
     }
 
     /// The position of a byte offset in the text.
@@ -121,7 +152,7 @@ impl<'a> Cx<'a> {
     }
 
     /// A required string member; reports missing or mistyped members.
-    pub fn required_str<'v>(&mut self, map: &'v JsonMap, path: &Loc, key: &str) -> Option<&'v str> {
+    pub fn required_str<'v>(&mut self, map: &'v JsonObj, path: &Loc, key: &str) -> Option<&'v str> {
         match map.get(key) {
             None => {
                 self.error(&path.key(key), format!("missing required field \"{key}\""));
@@ -134,7 +165,7 @@ impl<'a> Cx<'a> {
     /// An optional string member (absent → `Ok(None)`, mistyped → `Err`).
     pub fn optional_str<'v>(
         &mut self,
-        map: &'v JsonMap,
+        map: &'v JsonObj,
         path: &Loc,
         key: &str,
     ) -> Result<Option<&'v str>, ()> {
@@ -147,7 +178,7 @@ impl<'a> Cx<'a> {
     /// An optional boolean member (absent → `Ok(None)`, mistyped → `Err`).
     pub fn optional_bool(
         &mut self,
-        map: &JsonMap,
+        map: &JsonObj,
         path: &Loc,
         key: &str,
     ) -> Result<Option<bool>, ()> {
@@ -167,7 +198,7 @@ impl<'a> Cx<'a> {
     /// The value as a string, or an error.
     pub fn expect_str<'v>(&mut self, value: &'v Json, path: &Loc) -> Option<&'v str> {
         match value {
-            Json::String(s) => Some(s),
+            Json::String(s) => Some(s.as_ref()),
             other => {
                 self.error(
                     path,
@@ -179,7 +210,11 @@ impl<'a> Cx<'a> {
     }
 
     /// The value as an object, or an error.
-    pub fn expect_object<'v>(&mut self, value: &'v Json, path: &Loc) -> Option<&'v JsonMap> {
+    pub fn expect_object<'v, 'j>(
+        &mut self,
+        value: &'v Json<'j>,
+        path: &Loc,
+    ) -> Option<&'v JsonObj<'j>> {
         match value {
             Json::Object(map) => Some(map),
             other => {
@@ -193,7 +228,11 @@ impl<'a> Cx<'a> {
     }
 
     /// The value as an array, or an error.
-    pub fn expect_array<'v>(&mut self, value: &'v Json, path: &Loc) -> Option<&'v [Json]> {
+    pub fn expect_array<'v, 'j>(
+        &mut self,
+        value: &'v Json<'j>,
+        path: &Loc,
+    ) -> Option<&'v [Json<'j>]> {
         match value {
             Json::Array(items) => Some(items),
             other => {
@@ -218,6 +257,131 @@ impl<'a> Cx<'a> {
                 None
             }
         }
+    }
+}
+
+/// The strings met so far in a list, to report repeats: a recipe lists a few, which a linear
+/// search finds faster than hashing; a long list is hashed so it stays linear.
+#[derive(Debug, Default)]
+pub(crate) struct SeenStrings<'s> {
+    few: Vec<&'s str>,
+    many: HashSet<&'s str>,
+}
+
+impl<'s> SeenStrings<'s> {
+    /// The most strings searched linearly.
+    const FEW: usize = 16;
+
+    /// Records `s`; `false` when it was recorded before.
+    pub fn insert(&mut self, s: &'s str) -> bool {
+        if self.many.is_empty() {
+            if self.few.contains(&s) {
+                return false;
+            }
+            if self.few.len() < Self::FEW {
+                self.few.push(s);
+                return true;
+            }
+            self.many.extend(self.few.drain(..));
+        }
+        self.many.insert(s)
+    }
+}
+
+/// The first offset at or after `at` that is not JSON whitespace.
+fn skip_json_ws(text: &str, at: usize) -> usize {
+    let bytes = text.as_bytes();
+    let mut at = at;
+    while matches!(bytes.get(at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        at += 1;
+    }
+    at
+}
+
+/// Where `s` sits in `text`, when it is a slice of it.
+fn offset_in(text: &str, s: &str) -> Option<usize> {
+    let start = (s.as_ptr() as usize).checked_sub(text.as_ptr() as usize)?;
+    (start + s.len() <= text.len()).then_some(start)
+}
+
+/// Where the value at `path` starts in `text`, found by walking the tree `root` read from it:
+/// exactly what [`JsonLocator::offset`] gives, without scanning the text. `None` when the tree
+/// cannot tell (an escaped key, an element that is neither an object with a plain first key
+/// nor a plain string, a repeated key on the way); the locator then scans.
+///
+/// A key without escapes is a slice of the text, so its value starts after the key's closing
+/// quote and the colon; an object starts at the brace before its first key. With a repeated
+/// key the tree holds the last value but the locator finds the first, so only the last step
+/// of a path may pass one.
+fn tree_offset(text: &str, root: &Json, path: &FieldPath) -> Option<usize> {
+    let mut at = skip_json_ws(text, 0);
+    let mut here = root;
+    let steps = path.0.len();
+    for (idx, segment) in path.0.iter().enumerate() {
+        match (here, segment) {
+            (Json::Object(map), PathSegment::Key(wanted)) => {
+                let Some((key, value)) = map.iter().find(|(key, _)| key == wanted) else {
+                    return Some(at);
+                };
+                if map.has_repeated_keys() && idx + 1 < steps {
+                    return None;
+                }
+                at = value_offset(text, key)?;
+                here = value;
+            }
+            (Json::Array(items), PathSegment::Index(wanted)) => {
+                let Some(item) = items.get(*wanted) else {
+                    return Some(at);
+                };
+                at = element_offset(text, item)?;
+                here = item;
+            }
+            _ => return Some(at),
+        }
+    }
+    Some(at)
+}
+
+/// The offset of the value of the member whose key `key` is a slice of `text`.
+fn value_offset(text: &str, key: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let start = offset_in(text, key)?;
+    let close = start + key.len();
+    if start == 0 || bytes.get(start - 1) != Some(&b'"') || bytes.get(close) != Some(&b'"') {
+        return None;
+    }
+    let colon = skip_json_ws(text, close + 1);
+    (bytes.get(colon) == Some(&b':')).then(|| skip_json_ws(text, colon + 1))
+}
+
+/// The offset of an array element: an object whose first key is a slice of `text`, or a
+/// string that is one.
+fn element_offset(text: &str, item: &Json) -> Option<usize> {
+    let bytes = text.as_bytes();
+    match item {
+        Json::Object(map) => {
+            let (key, _) = map.iter().next()?;
+            let quote = offset_in(text, key)?.checked_sub(1)?;
+            if bytes.get(quote) != Some(&b'"') {
+                return None;
+            }
+            let mut at = quote;
+            loop {
+                at = at.checked_sub(1)?;
+                match bytes.get(at)? {
+                    b' ' | b'\t' | b'\n' | b'\r' => {}
+                    b'{' => return Some(at),
+                    _ => return None,
+                }
+            }
+        }
+        Json::String(s) => {
+            let start = offset_in(text, s)?;
+            let quote = start.checked_sub(1)?;
+            (bytes.get(quote) == Some(&b'"') && bytes.get(start + s.len()) == Some(&b'"'))
+                .then_some(quote)
+        }
+        _ => None,
     }
 }
 
@@ -254,18 +418,23 @@ pub(crate) fn type_name(value: &Json) -> &'static str {
 pub(crate) fn describe(value: &Json) -> String {
     match value {
         Json::Number(n) => format!("the number {n}"),
-        Json::String(s) if s.chars().count() <= 40 => format!("the string {value}"),
+        Json::String(s) if s.chars().count() <= 40 => {
+            format!("the string {}", serde_json::Value::from(s.as_ref()))
+        }
         Json::Bool(b) => format!("the boolean {b}"),
         other => type_name(other).to_owned(),
     }
 }
 
 /// Every member of `map` whose key is not in `known`, in order.
-pub(crate) fn extras(map: &JsonMap, known: &[&str]) -> JsonMap {
-    map.iter()
-        .filter(|(key, _)| !known.contains(&key.as_str()))
-        .map(|(key, value)| (key.clone(), value.clone()))
-        .collect()
+pub(crate) fn extras(map: &JsonObj, known: &[&str]) -> JsonMap {
+    let mut extra = JsonMap::new();
+    for (key, value) in map.iter() {
+        if !known.contains(&key) {
+            extra.insert(key.to_owned(), value.to_value());
+        }
+    }
+    extra
 }
 
 /// The byte offset of a 1-based line/column (columns in characters) in `text`.
@@ -379,12 +548,108 @@ mod tests {
         assert_eq!(map_string_offset(text, 0, 4), Some(13));
     }
 
+    /// Every path into `value`, plus a missing member or element below each container.
+    fn paths_into(value: &serde_json::Value, here: FieldPath, out: &mut Vec<FieldPath>) {
+        out.push(here.clone());
+        match value {
+            serde_json::Value::Object(map) => {
+                out.push(here.key("no such key"));
+                for (key, member) in map {
+                    paths_into(member, here.key(key), out);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                out.push(here.index(items.len()));
+                for (idx, item) in items.iter().enumerate() {
+                    paths_into(item, here.index(idx), out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Offsets found by walking the tree are those the locator finds by scanning.
+    fn assert_tree_offsets_match_scanning(text: &str) {
+        let tree: Json = serde_json::from_str(text).expect("tree");
+        let value: serde_json::Value = serde_json::from_str(text).expect("value");
+        let mut paths = Vec::new();
+        paths_into(&value, FieldPath::root(), &mut paths);
+        let mut walking = Cx::with_tree("f.json", text, &tree);
+        let mut scanning = JsonLocator::for_valid_json(text);
+        for path in &paths {
+            assert_eq!(
+                walking.offset_of(path),
+                scanning.offset(path),
+                "{path} in {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn tree_offsets_match_scanned_ones() {
+        for text in [
+            r#"[{"id": 1, "recipe": {"a": [1, {"b": 2}]}}, {"id": 2}, "s", {"x": {}}]"#,
+            "  [ {\n \"id\" :1 } ,\t{\"id\":2,\"id\":3} ]  ",
+            r#"{"count": 2, "results": [{"id": 1}, {"id": 2}], "next": null}"#,
+            r#"{"data": [{"id": 1}, {"i\u0064": 2}], "data": [{"late": true}]}"#,
+            r#"{"d\u0061ta": [{"id": 1}], "other": [1, 2]}"#,
+            r#"[{}, {"id": 1}]"#,
+            r#"[1, 2, {"id": 3}]"#,
+            r#"["a", "b\"c", "d"]"#,
+            r#"{"k": 1, "k": {"deep": [true]}, "j": []}"#,
+            "[]",
+            "{}",
+            "\"just a string\"",
+        ] {
+            assert_tree_offsets_match_scanning(text);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn tree_offsets_agree_with_scanning(value in json_value(), pretty: bool) {
+            let text = if pretty {
+                serde_json::to_string_pretty(&value).expect("JSON")
+            } else {
+                serde_json::to_string(&value).expect("JSON")
+            };
+            assert_tree_offsets_match_scanning(&text);
+        }
+    }
+
+    fn json_value() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<i32>().prop_map(serde_json::Value::from),
+            "[a-z\"\\\\é]{0,4}".prop_map(serde_json::Value::String),
+        ];
+        leaf.prop_recursive(4, 40, 5, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(serde_json::Value::Array),
+                prop::collection::vec(("[a-z\"é]{0,3}", inner), 0..5).prop_map(|members| {
+                    serde_json::Value::Object(members.into_iter().collect())
+                }),
+            ]
+        })
+    }
+
+    #[test]
+    fn seen_strings_finds_repeats_in_short_and_long_lists() {
+        let names: Vec<String> = (0..40).map(|idx| format!("n{}", idx % 30)).collect();
+        let mut seen = SeenStrings::default();
+        let repeats: Vec<bool> = names.iter().map(|name| !seen.insert(name)).collect();
+        let expected: Vec<bool> = (0..40).map(|idx| idx >= 30).collect();
+        assert_eq!(repeats, expected);
+    }
+
     #[test]
     fn whole_numbers_accept_integral_doubles_only() {
-        assert_eq!(as_whole_number(&serde_json::json!(3)), Some(3));
-        assert_eq!(as_whole_number(&serde_json::json!(3.0)), Some(3));
-        assert_eq!(as_whole_number(&serde_json::json!(3.5)), None);
-        assert_eq!(as_whole_number(&serde_json::json!("3")), None);
-        assert_eq!(as_whole_number(&serde_json::json!(1e300)), None);
+        let number = |text: &str| as_whole_number(&serde_json::from_str(text).expect("JSON"));
+        assert_eq!(number("3"), Some(3));
+        assert_eq!(number("3.0"), Some(3));
+        assert_eq!(number("3.5"), None);
+        assert_eq!(number("\"3\""), None);
+        assert_eq!(number("1e300"), None);
     }
 }

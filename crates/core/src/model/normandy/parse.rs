@@ -3,12 +3,10 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::OnceLock;
 
-use serde_json::Value as Json;
-
 use crate::diagnostic::{Diagnostic, FieldPath, Position};
 use crate::model::Parsed;
 
-use super::json::{Cx, Loc, byte_offset, extras, type_name};
+use super::json::{Cx, Json, JsonObj, Loc, byte_offset, extras, type_name};
 use super::{
     Container, FilterSource, JsonMap, Layout, OtherRevision, Recipe, RecipeSet, RevisionId,
     RevisionSlot, SUPPORTED_ACTIONS, Shape, Signature, action_family, arguments, filter,
@@ -20,38 +18,36 @@ pub const MAX_FILE_BYTES: usize = 64 * 1024 * 1024;
 
 /// Parses a Normandy recipe file in any of the accepted shapes (see the module docs).
 pub fn parse(file: &str, text: &str) -> Parsed<RecipeSet> {
-    let mut cx = Cx::new(file, text);
     if text.len() > MAX_FILE_BYTES {
-        cx.diagnostics.push(Diagnostic::error(
-            file,
-            Position::START,
-            FieldPath::root(),
-            format!(
-                "the file is {} bytes; recipe files are limited to {MAX_FILE_BYTES} bytes",
-                text.len()
-            ),
-        ));
         return Parsed {
             value: None,
-            diagnostics: cx.diagnostics,
+            diagnostics: vec![Diagnostic::error(
+                file,
+                Position::START,
+                FieldPath::root(),
+                format!(
+                    "the file is {} bytes; recipe files are limited to {MAX_FILE_BYTES} bytes",
+                    text.len()
+                ),
+            )],
         };
     }
     // serde_json bounds nesting (128 levels), so hostile input cannot exhaust the stack.
     let json: Json = match serde_json::from_str(text) {
         Ok(json) => json,
         Err(error) => {
-            cx.diagnostics.push(Diagnostic::error(
-                file,
-                serde_position(text, &error),
-                FieldPath::root(),
-                format!("invalid JSON: {error}"),
-            ));
             return Parsed {
                 value: None,
-                diagnostics: cx.diagnostics,
+                diagnostics: vec![Diagnostic::error(
+                    file,
+                    serde_position(text, &error),
+                    FieldPath::root(),
+                    format!("invalid JSON: {error}"),
+                )],
             };
         }
     };
+    let mut cx = Cx::with_tree(file, text, &json);
     let root = Loc::Root;
     // The recipes, and the key of the listing that holds them (`None` for a bare array).
     let (container, items, listing_key): (Container, &[Json], Option<&'static str>) = match &json {
@@ -136,14 +132,14 @@ fn serde_position(text: &str, error: &serde_json::Error) -> Position {
 }
 
 /// Whether `map` is a listing `{key: [...]}` rather than a recipe.
-fn is_listing(map: &JsonMap, key: &str) -> bool {
+fn is_listing(map: &JsonObj, key: &str) -> bool {
     matches!(map.get(key), Some(Json::Array(_)))
         && !["recipe", "action", "latest_revision", "approved_revision"]
             .iter()
-            .any(|k| map.contains_key(*k))
+            .any(|k| map.contains_key(k))
 }
 
-fn listing_items<'j>(map: &'j JsonMap, key: &str) -> &'j [Json] {
+fn listing_items<'v, 'j>(map: &'v JsonObj<'j>, key: &str) -> &'v [Json<'j>] {
     match map.get(key) {
         Some(Json::Array(items)) => items,
         _ => &[],
@@ -230,13 +226,13 @@ fn parse_item(cx: &mut Cx, item: &Json, path: &Loc, place: ItemPlace) -> Option<
     }
 }
 
-fn signed_record(cx: &mut Cx, map: &JsonMap, path: &Loc, place: ItemPlace) -> Option<Entry> {
+fn signed_record(cx: &mut Cx, map: &JsonObj, path: &Loc, place: ItemPlace) -> Option<Entry> {
     let recipe_path = path.key("recipe");
     let recipe_map = cx.expect_object(map.get("recipe")?, &recipe_path)?;
     let body = body(cx, recipe_map, &recipe_path, BodyKind::Recipe)?;
     let (signature, signature_null) = signature_member(cx, map, path, true);
-    let record_id = map.get("id").cloned();
-    if let Some(record_id) = &record_id {
+    let record_id = map.get("id");
+    if let Some(record_id) = record_id {
         let matches = match record_id {
             Json::String(s) => s.parse::<u64>().ok() == Some(body.id),
             Json::Number(_) => {
@@ -248,14 +244,15 @@ fn signed_record(cx: &mut Cx, map: &JsonMap, path: &Loc, place: ItemPlace) -> Op
             cx.warning(
                 &path.key("id"),
                 format!(
-                    "record id {record_id} does not match the recipe id {}",
+                    "record id {} does not match the recipe id {}",
+                    record_id.to_value(),
                     body.id
                 ),
             );
         }
     }
     let shape = Shape::Signed {
-        record_id,
+        record_id: record_id.map(Json::to_value),
         signature_null,
         extra: extras(map, &["id", "recipe", "signature"]),
     };
@@ -267,7 +264,7 @@ fn signed_record(cx: &mut Cx, map: &JsonMap, path: &Loc, place: ItemPlace) -> Op
     Some(body.into_entry(shape, signature, place))
 }
 
-fn v3_recipe(cx: &mut Cx, map: &JsonMap, path: &Loc, place: ItemPlace) -> Option<Entry> {
+fn v3_recipe(cx: &mut Cx, map: &JsonObj, path: &Loc, place: ItemPlace) -> Option<Entry> {
     let id = match map.get("id") {
         Some(value) => cx.expect_id(value, &path.key("id")),
         None => {
@@ -304,7 +301,7 @@ fn v3_recipe(cx: &mut Cx, map: &JsonMap, path: &Loc, place: ItemPlace) -> Option
         None => OtherRevision::Absent,
         Some(Json::Null) => OtherRevision::Null,
         Some(value) if value == chosen => OtherRevision::Same,
-        Some(value) => OtherRevision::Raw(value.clone()),
+        Some(value) => OtherRevision::Raw(value.to_value()),
     };
     let revision_path = path.key(from.key());
     let revision_map = chosen.as_object()?;
@@ -335,7 +332,7 @@ fn v3_recipe(cx: &mut Cx, map: &JsonMap, path: &Loc, place: ItemPlace) -> Option
 /// Reads the `signature` member of `map`; returns the signature and whether it was `null`.
 fn signature_member(
     cx: &mut Cx,
-    map: &JsonMap,
+    map: &JsonObj,
     path: &Loc,
     expected: bool,
 ) -> (Option<Signature>, bool) {
@@ -356,11 +353,15 @@ fn signature_member(
             };
             let signature = cx.required_str(sig_map, &sig_path, "signature");
             // `null` members stay in `extra`, so they are written back as `null`.
-            let mut typed = vec!["signature"];
+            let mut typed = ["signature"; 4];
+            let mut n_typed = 1;
             let mut optional = |key: &'static str| match sig_map.get(key) {
                 None | Some(Json::Null) => None,
                 Some(v) => {
-                    typed.push(key);
+                    if let Some(slot) = typed.get_mut(n_typed) {
+                        *slot = key;
+                        n_typed += 1;
+                    }
                     cx.expect_str(v, &sig_path.key(key)).map(str::to_owned)
                 }
             };
@@ -372,7 +373,7 @@ fn signature_member(
                 timestamp,
                 x5u,
                 public_key,
-                extra: extras(sig_map, &typed),
+                extra: extras(sig_map, typed.get(..n_typed).unwrap_or(&typed)),
             });
             (signature, false)
         }
@@ -439,7 +440,7 @@ impl Body {
     }
 }
 
-fn body(cx: &mut Cx, map: &JsonMap, path: &Loc, kind: BodyKind) -> Option<Body> {
+fn body(cx: &mut Cx, map: &JsonObj, path: &Loc, kind: BodyKind) -> Option<Body> {
     let (id, revision_id) = match kind {
         BodyKind::Recipe => {
             let id_loc = path.key("id");
@@ -467,7 +468,7 @@ fn body(cx: &mut Cx, map: &JsonMap, path: &Loc, kind: BodyKind) -> Option<Body> 
             &path.key("action"),
             format!(
                 "action {} is not supported by Flightdeck; the recipe is kept but never applies",
-                Json::from(action.as_str())
+                serde_json::Value::from(action.as_str())
             ),
         );
     }
@@ -480,10 +481,13 @@ fn body(cx: &mut Cx, map: &JsonMap, path: &Loc, kind: BodyKind) -> Option<Body> 
     let filter_source = FilterSource {
         filter_expression: string_member(cx, "filter_expression"),
         extra_filter_expression: string_member(cx, "extra_filter_expression"),
-        filter_object: map.get("filter_object").filter(|v| !v.is_null()).cloned(),
-        locales: map.get("locales").cloned(),
-        countries: map.get("countries").cloned(),
-        channels: map.get("channels").cloned(),
+        filter_object: map
+            .get("filter_object")
+            .filter(|v| !v.is_null())
+            .map(Json::to_value),
+        locales: map.get("locales").map(Json::to_value),
+        countries: map.get("countries").map(Json::to_value),
+        channels: map.get("channels").map(Json::to_value),
     };
     let outcome = filter::build(cx, &filter_source, path, arguments_slug(map));
 
@@ -519,30 +523,30 @@ fn body(cx: &mut Cx, map: &JsonMap, path: &Loc, kind: BodyKind) -> Option<Body> 
 }
 
 /// The slug the `qaOnly` filter object checks (Normandy uses `surveyId` for heartbeats).
-fn arguments_slug(map: &JsonMap) -> Option<&str> {
+fn arguments_slug<'v>(map: &'v JsonObj) -> Option<&'v str> {
     let arguments = map.get("arguments")?;
     ["slug", "rolloutSlug", "surveyId", "name"]
         .iter()
-        .find_map(|key| arguments.get(*key).and_then(Json::as_str))
+        .find_map(|key| arguments.get(key).and_then(Json::as_str))
 }
 
 fn revision_id(cx: &mut Cx, value: Option<&Json>, path: &Loc) -> Option<RevisionId> {
     match value? {
         Json::Null => None,
-        Json::String(s) => Some(RevisionId::Text(s.clone())),
+        Json::String(s) => Some(RevisionId::Text(s.as_ref().to_owned())),
         other => cx.expect_id(other, path).map(RevisionId::Number),
     }
 }
 
 /// `action`: a name, or (API v3) an object with a `name`.
-fn action_member(cx: &mut Cx, map: &JsonMap, path: &Loc) -> (Option<String>, Option<JsonMap>) {
+fn action_member(cx: &mut Cx, map: &JsonObj, path: &Loc) -> (Option<String>, Option<JsonMap>) {
     let action_path = path.key("action");
     match map.get("action") {
         None => {
             cx.error(&action_path, "missing required field \"action\"".to_owned());
             (None, None)
         }
-        Some(Json::String(name)) if !name.is_empty() => (Some(name.clone()), None),
+        Some(Json::String(name)) if !name.is_empty() => (Some(name.as_ref().to_owned()), None),
         Some(Json::Object(object)) => {
             let name = cx
                 .required_str(object, &action_path, "name")
@@ -589,7 +593,7 @@ fn capability_list(cx: &mut Cx, value: Option<&Json>, path: &Loc) -> Vec<String>
 /// changes no outcome and is left out.)
 fn derived_capabilities(
     cx: &mut Cx,
-    map: &JsonMap,
+    map: &JsonObj,
     path: &Loc,
     action: &str,
     from_filters: BTreeSet<String>,
@@ -610,8 +614,8 @@ fn derived_capabilities(
 /// published together with the rollout they undo.
 fn cross_checks(cx: &mut Cx, entries: &[Entry]) {
     // The first recipe with each id / slug, with its 0-based position.
-    let mut ids: HashMap<u64, (usize, &Recipe)> = HashMap::new();
-    let mut slugs: HashMap<(&str, &str), &Recipe> = HashMap::new();
+    let mut ids: HashMap<u64, (usize, &Recipe)> = HashMap::with_capacity(entries.len());
+    let mut slugs: HashMap<(&str, &str), &Recipe> = HashMap::with_capacity(entries.len());
     for (idx, entry) in entries.iter().enumerate() {
         let recipe = &entry.recipe;
         if let Some((first_idx, first)) = ids.get(&recipe.id) {
@@ -620,7 +624,7 @@ fn cross_checks(cx: &mut Cx, entries: &[Entry]) {
                 format!(
                     "recipe id {} is already used by the recipe {} (entry {})",
                     recipe.id,
-                    Json::from(first.name.as_str()),
+                    serde_json::Value::from(first.name.as_str()),
                     first_idx + 1
                 ),
             );
@@ -635,7 +639,7 @@ fn cross_checks(cx: &mut Cx, entries: &[Entry]) {
                 entry.arguments_path().key("slug"),
                 format!(
                     "slug {} is already used by recipe {} ({} action family)",
-                    Json::from(slug),
+                    serde_json::Value::from(slug),
                     first.id,
                     family
                 ),
@@ -655,7 +659,7 @@ fn cross_checks(cx: &mut Cx, entries: &[Entry]) {
                 format!(
                     "the rollout {} (recipe {}) is in the same set; a rollout and its rollback \
                      must never be enabled together",
-                    Json::from(rollback.rollout_slug.as_str()),
+                    serde_json::Value::from(rollback.rollout_slug.as_str()),
                     rollout.id
                 ),
             );
