@@ -80,10 +80,13 @@ pub struct Expression {
     inner: Arc<Inner>,
 }
 
+/// The program first, so that its most used fields share a cache line with the counts of the
+/// `Arc`.
 #[derive(Debug)]
+#[repr(C)]
 struct Inner {
-    source: String,
     program: program::Program,
+    source: String,
 }
 
 /// An expression that could not be parsed.

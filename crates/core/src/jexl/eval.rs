@@ -609,15 +609,27 @@ fn check<'a>(id: OpId, env: &Env<'a>) -> Result<(), EvalError> {
 
 /// Whether evaluating operand `id` certainly succeeds, found without reading it where
 /// possible: reading a global never fails, nor does reading a member of an object or of
-/// `undefined` (`normandy.locale` once `normandy` is known to be an object).
+/// `undefined`, so only the containers along an identifier chain are read (for
+/// `normandy.recipe.id`, `normandy.recipe` and not the recipe's `id`).
 fn reads_without_error<'a>(id: OpId, env: &Env<'a>) -> bool {
-    match env.program.op(id) {
+    let program = env.program;
+    let readable =
+        |container: Option<&Value>| matches!(container, Some(Value::Object(_) | Value::Undefined));
+    match program.op(id) {
         Op::Const(_) | Op::Global(_) => true,
-        Op::GlobalMember { global, .. } => {
-            matches!(
-                env.global(*global),
-                Some(Value::Object(_) | Value::Undefined)
-            )
+        Op::GlobalMember { global, .. } => readable(env.global(*global)),
+        Op::GlobalPath { global, steps } => {
+            let Some((_, containers)) = program.ops_in(*steps).split_last() else {
+                return false;
+            };
+            let mut current = env.global(*global);
+            for step in containers {
+                current = match (current, step) {
+                    (Some(value), Op::Key(name)) => step_fast(program, value, name),
+                    _ => None,
+                };
+            }
+            readable(current)
         }
         _ => read_fast(id, env).is_some(),
     }

@@ -176,8 +176,10 @@ pub(crate) enum Op {
 // Two operations and a half per cache line; a larger variant would cost every program.
 const _: () = assert!(std::mem::size_of::<Op>() <= 24);
 
-/// Every operation and literal of an expression (see the module documentation).
+/// Every operation and literal of an expression (see the module documentation). Laid out in
+/// declaration order: what every evaluation reads comes first.
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct Program {
     pub ops: Box<[Op]>,
     /// Names and literal strings, back to back (repeated ones share their text).
