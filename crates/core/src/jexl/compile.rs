@@ -70,7 +70,48 @@ pub(crate) enum Node {
 
 /// Compiles a parsed tree into a program with the specialised operations.
 pub(crate) fn compile(ast: &Ast) -> Program {
-    lower(&compile_node(ast, ast.root), true)
+    lower(&compile_node(ast, ast.root), Outline::of(ast), true)
+}
+
+/// What lowering needs to know before it starts, read from the parse tree in one pass: the
+/// top-level identifiers, and the sizes of the program, so that lowering usually allocates
+/// each part once (about one operation per parse node plus the globals, and at most every
+/// identifier and string literal, with a length byte, as text).
+#[derive(Debug)]
+pub(crate) struct Outline {
+    /// Every top-level identifier of the parse tree, each once. (The parser may leave nodes
+    /// out of the final tree; reading an unused global early changes nothing.)
+    globals: Vec<Arc<str>>,
+    ops: usize,
+    text: usize,
+}
+
+impl Outline {
+    pub(crate) fn of(ast: &Ast) -> Outline {
+        let mut globals: Vec<Arc<str>> = Vec::new();
+        let mut text = 0;
+        for node in &ast.nodes {
+            match &node.kind {
+                Kind::Identifier {
+                    name,
+                    from,
+                    relative,
+                } => {
+                    text += name.len();
+                    if from.is_none() && !relative && !globals.contains(name) {
+                        globals.push(name.clone());
+                    }
+                }
+                Kind::Literal(Lit::Str(literal)) => text += literal.len() + 1,
+                _ => {}
+            }
+        }
+        Outline {
+            ops: ast.nodes.len() + globals.len(),
+            text,
+            globals,
+        }
+    }
 }
 
 fn compile_opt(ast: &Ast, id: Option<NodeId>) -> Node {
@@ -289,7 +330,7 @@ fn compile_chain(ast: &Ast, id: NodeId, op: BinOp) -> Node {
 /// can check that specialising changes no result.
 #[cfg(test)]
 pub(crate) fn compile_general(ast: &Ast) -> Program {
-    lower(&compile_node(ast, ast.root), false)
+    lower(&compile_node(ast, ast.root), Outline::of(ast), false)
 }
 
 /// Whether `node` always evaluates to a boolean (or fails), so that its value is its
@@ -310,67 +351,14 @@ fn is_boolean(node: &Node) -> bool {
     }
 }
 
-/// Adds the top-level identifiers `node` reads to `globals`, each once, in order.
-fn collect_globals(node: &Node, globals: &mut Vec<Arc<str>>) {
-    let mut add = |name: &Arc<str>| {
-        if !globals.contains(name) {
-            globals.push(name.clone());
-        }
-    };
-    match node {
-        Node::Global(name)
-        | Node::Path {
-            root: name,
-            relative: false,
-            ..
-        } => add(name),
-        Node::Const(_) | Node::Relative(_) | Node::Path { .. } | Node::Missing => {}
-        Node::Member(inner, _) | Node::Not(inner) => collect_globals(inner, globals),
-        Node::Binary(_, left, right) => {
-            collect_globals(left, globals);
-            collect_globals(right, globals);
-        }
-        Node::And(items) | Node::Or(items) | Node::Array(items) => {
-            items.iter().for_each(|item| collect_globals(item, globals));
-        }
-        Node::Conditional {
-            test,
-            consequent,
-            alternate,
-        } => {
-            collect_globals(test, globals);
-            if let Some(consequent) = consequent {
-                collect_globals(consequent, globals);
-            }
-            collect_globals(alternate, globals);
-        }
-        Node::FilterRelative { subject, expr } | Node::FilterStatic { subject, expr } => {
-            collect_globals(subject, globals);
-            collect_globals(expr, globals);
-        }
-        Node::Transform { subject, args, .. } => {
-            collect_globals(subject, globals);
-            args.iter().for_each(|arg| collect_globals(arg, globals));
-        }
-        Node::Object(entries) => {
-            entries
-                .iter()
-                .for_each(|(_, value)| collect_globals(value, globals));
-        }
-    }
-}
-
-/// Texts longer than this are not searched for an earlier copy, which keeps compiling linear.
-const SHARE_TEXT_WITHIN: usize = 4096;
-
 /// Lays out `root` as a program (see [`super::program`] for the layout); `specialise`
 /// turns the common clause shapes into their specialised operations.
-pub(crate) fn lower(root: &Node, specialise: bool) -> Program {
+pub(crate) fn lower(root: &Node, outline: Outline, specialise: bool) -> Program {
     let mut lowering = Lowering {
-        ops: Vec::new(),
-        globals: Vec::new(),
+        ops: Vec::with_capacity(outline.ops),
+        globals: outline.globals,
         global_span: Span::EMPTY,
-        text: String::new(),
+        text: String::with_capacity(outline.text),
         values: Vec::new(),
         transforms: Vec::new(),
         versions: Vec::new(),
@@ -378,12 +366,13 @@ pub(crate) fn lower(root: &Node, specialise: bool) -> Program {
     };
     // The root, then the globals, so that starting an evaluation reads one cache line.
     let at = lowering.reserve(1).start;
-    collect_globals(root, &mut lowering.globals);
     lowering.global_span = lowering.reserve(lowering.globals.len());
-    for (at, global) in lowering.global_span.ids().zip(lowering.globals.clone()) {
-        let op = Op::Key(lowering.name(&global));
+    let globals = std::mem::take(&mut lowering.globals);
+    for (at, name) in lowering.global_span.ids().zip(&globals) {
+        let op = Op::Key(lowering.name(name));
         lowering.put(at, op);
     }
+    lowering.globals = globals;
     lowering.lower(root, at);
     Program {
         ops: lowering.ops.into_boxed_slice(),
@@ -403,13 +392,13 @@ pub(crate) fn lower(root: &Node, specialise: bool) -> Program {
 /// operand of an operation before any operand is compiled, so operand lists are contiguous.
 struct Lowering {
     ops: Vec<Op>,
-    /// Every top-level identifier of the program ([`collect_globals`]).
+    /// Every top-level identifier of the program ([`Outline::globals`]).
     globals: Vec<Arc<str>>,
     global_span: Span,
     text: String,
     values: Vec<Value>,
     transforms: Vec<Transform>,
-    versions: Vec<ToolkitVersion>,
+    versions: Vec<Arc<ToolkitVersion>>,
     specialise: bool,
 }
 
@@ -443,19 +432,10 @@ impl Lowering {
         span
     }
 
-    /// `text` in the program's text, reusing an earlier copy (the same name recurs in most
-    /// clauses of a filter).
+    /// `text`, added to the program's text.
     fn text(&mut self, text: &str) -> Span {
-        let earlier = if self.text.len() <= SHARE_TEXT_WITHIN {
-            self.text.find(text)
-        } else {
-            None
-        };
-        let start = earlier.unwrap_or_else(|| {
-            let start = self.text.len();
-            self.text.push_str(text);
-            start
-        });
+        let start = self.text.len();
+        self.text.push_str(text);
         Span::new(start, text.len())
     }
 
@@ -463,7 +443,7 @@ impl Lowering {
         Name::new(self.text(text))
     }
 
-    /// The index of global `name` ([`collect_globals`] has found every one).
+    /// The index of global `name` ([`Outline`] has found every one).
     fn global(&self, name: &str) -> u32 {
         let index = self.globals.iter().position(|g| &**g == name);
         index
@@ -605,15 +585,18 @@ impl Lowering {
         constant: &Value,
         texts: &[Arc<str>],
     ) -> Option<Op> {
-        let mut run = String::new();
+        if texts.iter().any(|text| text.len() > 127) {
+            return None;
+        }
+        let start = self.text.len();
         for text in texts {
-            let len = u8::try_from(text.len()).ok().filter(u8::is_ascii)?;
-            run.push(char::from(len));
-            run.push_str(text);
+            let len = u8::try_from(text.len()).unwrap_or_default();
+            self.text.push(char::from(len));
+            self.text.push_str(text);
         }
         Some(Op::MatchText {
             op,
-            texts: self.text(&run),
+            texts: Span::new(start, self.text.len() - start),
             constant: self.value(constant.clone()),
             subject: self.child(subject),
         })
@@ -654,7 +637,7 @@ impl Lowering {
                     return None;
                 };
                 let first = leading_number(transforms::version_text(literal).as_bytes());
-                self.versions.push(ToolkitVersion::clone(version));
+                self.versions.push(Arc::clone(version));
                 Some(Op::VersionCmp {
                     op,
                     version: u32::try_from(self.versions.len() - 1).unwrap_or(u32::MAX),

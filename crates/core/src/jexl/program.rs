@@ -28,6 +28,7 @@
 //! (`[a, b]|stableSample(rate)`). They change no result: [`super::compile`] can build programs
 //! without them, and the tests compare both.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::value::{Object, Value};
@@ -196,7 +197,7 @@ pub(crate) struct Program {
     /// Transforms, resolved when compiling.
     pub transforms: Box<[Transform]>,
     /// The literal arguments of [`Op::VersionCmp`], parsed when compiling.
-    pub versions: Box<[ToolkitVersion]>,
+    pub versions: Box<[Arc<ToolkitVersion>]>,
 }
 
 /// What an out-of-range index reads (never produced by the compiler).
@@ -269,7 +270,7 @@ impl Program {
 
     /// Parsed version `index`, if there is one.
     pub(crate) fn version(&self, index: u32) -> Option<&ToolkitVersion> {
-        self.versions.get(index as usize)
+        self.versions.get(index as usize).map(|version| &**version)
     }
 
     /// `map[name]`, trying the index where the name was found last time first.
