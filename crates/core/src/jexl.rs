@@ -77,16 +77,9 @@ pub const MAX_DEPTH: usize = 256;
 /// A compiled expression.
 #[derive(Debug, Clone)]
 pub struct Expression {
-    inner: Arc<Inner>,
-}
-
-/// The program first, so that its most used fields share a cache line with the counts of the
-/// `Arc`.
-#[derive(Debug)]
-#[repr(C)]
-struct Inner {
+    /// Held by value: see [`program::Program`].
     program: program::Program,
-    source: String,
+    source: Arc<str>,
 }
 
 /// An expression that could not be parsed.
@@ -142,10 +135,8 @@ impl Expression {
             });
         }
         Ok(Expression {
-            inner: Arc::new(Inner {
-                source: source.to_owned(),
-                program: compile(&ast),
-            }),
+            program: compile(&ast),
+            source: Arc::from(source),
         })
     }
 
@@ -162,12 +153,12 @@ impl Expression {
 
     /// The source text this expression was compiled from.
     pub fn source(&self) -> &str {
-        &self.inner.source
+        &self.source
     }
 
     /// Evaluates against `vars` (top-level identifiers) and `prefs`.
     pub fn eval(&self, vars: &Value, prefs: &PrefSnapshot) -> Result<Value, EvalError> {
-        let program = &self.inner.program;
+        let program = &self.program;
         let env = eval::Env::new(program, vars, prefs);
         if program.boolean {
             return eval::truthy(program::ROOT, &env).map(Value::Bool);
@@ -178,7 +169,7 @@ impl Expression {
     /// Evaluates and casts the result to a boolean (`!!result`), as Normandy does with a
     /// filter's value.
     pub fn eval_bool(&self, vars: &Value, prefs: &PrefSnapshot) -> Result<bool, EvalError> {
-        let env = eval::Env::new(&self.inner.program, vars, prefs);
+        let env = eval::Env::new(&self.program, vars, prefs);
         eval::truthy(program::ROOT, &env)
     }
 }

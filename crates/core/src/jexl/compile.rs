@@ -16,7 +16,7 @@ use crate::version::ToolkitVersion;
 use super::ast::{Ast, BinOp, Kind, NodeId};
 use super::eval;
 use super::lexer::Lit;
-use super::program::{Name, Op, OpId, Program, Span, leading_number};
+use super::program::{Name, Op, OpId, Program, Span, Tables, leading_number};
 use super::transforms::{self, Transform};
 
 /// A compiled expression as a tree: the input of [`lower`].
@@ -375,16 +375,18 @@ pub(crate) fn lower(root: &Node, outline: Outline, specialise: bool) -> Program 
     lowering.globals = globals;
     lowering.lower(root, at);
     Program {
-        ops: lowering.ops.into_boxed_slice(),
+        ops: Arc::from(lowering.ops),
+        text: Arc::from(lowering.text),
         globals: lowering.global_span,
         boolean: match root {
             Node::And(items) | Node::Or(items) => items.iter().all(is_boolean),
             other => is_boolean(other),
         },
-        text: lowering.text.into_boxed_str(),
-        values: lowering.values.into_boxed_slice(),
-        transforms: lowering.transforms.into_boxed_slice(),
-        versions: lowering.versions.into_boxed_slice(),
+        tables: Arc::new(Tables {
+            values: lowering.values.into_boxed_slice(),
+            transforms: lowering.transforms.into_boxed_slice(),
+            versions: lowering.versions.into_boxed_slice(),
+        }),
     }
 }
 

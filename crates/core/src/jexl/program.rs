@@ -177,14 +177,16 @@ pub(crate) enum Op {
 // Two operations and a half per cache line; a larger variant would cost every program.
 const _: () = assert!(std::mem::size_of::<Op>() <= 24);
 
-/// Every operation and literal of an expression (see the module documentation). Laid out in
-/// declaration order: what every evaluation reads comes first.
-#[derive(Debug)]
-#[repr(C)]
+/// Every operation and literal of an expression (see the module documentation).
+///
+/// A program is held by value in its [`super::Expression`], so that the two parts every
+/// evaluation reads, the operations and the text, are one pointer away from the expression
+/// (a filter stored in a recipe) rather than two. Cloning costs three reference counts.
+#[derive(Debug, Clone)]
 pub(crate) struct Program {
-    pub ops: Box<[Op]>,
-    /// Names and literal strings, back to back (repeated ones share their text).
-    pub text: Box<str>,
+    pub ops: Arc<[Op]>,
+    /// Names and literal strings, back to back.
+    pub text: Arc<str>,
     /// The top-level identifiers the program reads, each once, as [`Op::Key`]s right after
     /// the root; evaluation looks the first [`super::eval::RESOLVED_GLOBALS`] up before it
     /// starts (see `Env`).
@@ -192,6 +194,13 @@ pub(crate) struct Program {
     /// Whether the root always evaluates to a boolean (or fails), so that its value is its
     /// truthiness: filters are `&&` chains of comparisons.
     pub boolean: bool,
+    /// What the specialised clauses read only when their shortcut does not apply.
+    pub tables: Arc<Tables>,
+}
+
+/// The rarely read parts of a [`Program`].
+#[derive(Debug, Default)]
+pub(crate) struct Tables {
     /// Constants.
     pub values: Box<[Value]>,
     /// Transforms, resolved when compiling.
@@ -255,22 +264,28 @@ impl Program {
     /// Constant `index`.
     #[inline]
     pub(crate) fn value(&self, index: u32) -> &Value {
-        self.values.get(index as usize).unwrap_or(&Value::Undefined)
+        self.tables
+            .values
+            .get(index as usize)
+            .unwrap_or(&Value::Undefined)
     }
 
     /// The constants of `span`.
     pub(crate) fn values_in(&self, span: Span) -> &[Value] {
-        self.values.get(span.range()).unwrap_or_default()
+        self.tables.values.get(span.range()).unwrap_or_default()
     }
 
     /// Transform `index`, if there is one.
     pub(crate) fn transform(&self, index: u32) -> Option<&Transform> {
-        self.transforms.get(index as usize)
+        self.tables.transforms.get(index as usize)
     }
 
     /// Parsed version `index`, if there is one.
     pub(crate) fn version(&self, index: u32) -> Option<&ToolkitVersion> {
-        self.versions.get(index as usize).map(|version| &**version)
+        self.tables
+            .versions
+            .get(index as usize)
+            .map(|version| &**version)
     }
 
     /// `map[name]`, trying the index where the name was found last time first.
@@ -330,13 +345,11 @@ mod tests {
 
     fn program(text: &str) -> Program {
         Program {
-            ops: Box::new([]),
+            ops: Arc::new([]),
             globals: Span::EMPTY,
             boolean: false,
             text: text.into(),
-            values: Box::new([]),
-            transforms: Box::new([]),
-            versions: Box::new([]),
+            tables: Arc::default(),
         }
     }
 
