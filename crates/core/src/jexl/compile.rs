@@ -16,7 +16,7 @@ use crate::version::ToolkitVersion;
 use super::ast::{Ast, BinOp, Kind, NodeId};
 use super::eval;
 use super::lexer::Lit;
-use super::program::{Name, Op, OpId, Program, Span, Tables, leading_number};
+use super::program::{NO_OP, Name, Op, OpId, Program, Span, Tables, leading_number};
 use super::transforms::{self, Transform};
 
 /// A compiled expression as a tree: the input of [`lower`].
@@ -426,8 +426,8 @@ impl Lowering {
     }
 
     /// Compiles `nodes` into consecutive slots.
-    fn list<'n>(&mut self, nodes: impl ExactSizeIterator<Item = &'n Node>) -> Span {
-        let span = self.reserve(nodes.len());
+    fn list<'n>(&mut self, nodes: impl Iterator<Item = &'n Node> + Clone) -> Span {
+        let span = self.reserve(nodes.clone().count());
         for (at, node) in span.ids().zip(nodes) {
             self.lower(node, at);
         }
@@ -454,8 +454,8 @@ impl Lowering {
     }
 
     /// Consecutive [`Op::Key`]s for `names`.
-    fn steps(&mut self, names: &[Arc<str>]) -> Span {
-        let span = self.reserve(names.len());
+    fn steps<'n>(&mut self, names: impl Iterator<Item = &'n Arc<str>> + Clone) -> Span {
+        let span = self.reserve(names.clone().count());
         for (at, name) in span.ids().zip(names) {
             let op = Op::Key(self.name(name));
             self.put(at, op);
@@ -477,32 +477,32 @@ impl Lowering {
                 root,
                 relative: false,
                 steps,
-            } if steps.len() == 1 => Op::GlobalMember {
-                global: self.global(root),
-                name: self.name(steps.first().map_or("", |s| &**s)),
-            },
-            Node::Path {
-                root,
-                relative: false,
-                steps,
-            } => Op::GlobalPath {
-                global: self.global(root),
-                steps: self.steps(steps),
-            },
+            } => {
+                let global = self.global(root);
+                match (u16::try_from(global), steps.as_slice()) {
+                    (Ok(global), [name]) => Op::GlobalMember {
+                        global,
+                        name: self.name(name),
+                    },
+                    _ => Op::GlobalPath {
+                        global,
+                        steps: self.steps(steps.iter()),
+                    },
+                }
+            }
             Node::Path {
                 root,
                 relative: true,
                 steps,
             } => Op::RelativePath {
-                root: self.name(root),
-                steps: self.steps(steps),
+                steps: self.steps(std::iter::once(root).chain(steps)),
             },
             Node::Member(from, name) => {
-                let name = self.name(name);
-                Op::Member {
-                    from: self.child(from),
-                    name,
-                }
+                let slots = self.reserve(2);
+                self.lower(from, slots.start);
+                let key = Op::Key(self.name(name));
+                self.put(slots.start.saturating_add(1), key);
+                Op::Member { from: slots.start }
             }
             Node::Not(operand) => Op::Not(self.child(operand)),
             Node::Binary(op, left, right) => match self.specialised_comparison(*op, left, right) {
@@ -527,7 +527,7 @@ impl Lowering {
                 alternate,
             } => Op::Conditional {
                 test: self.child(test),
-                consequent: consequent.as_deref().map(|c| self.child(c)),
+                consequent: consequent.as_deref().map_or(NO_OP, |c| self.child(c)),
                 alternate: self.child(alternate),
             },
             Node::FilterRelative { subject, expr } => Op::FilterRelative {
@@ -557,8 +557,7 @@ impl Lowering {
                     self.transforms.push(transform.clone());
                     Op::Transform {
                         transform: u32::try_from(self.transforms.len() - 1).unwrap_or(u32::MAX),
-                        subject: self.child(subject),
-                        args: self.list(args.iter()),
+                        operands: self.list(std::iter::once(&**subject).chain(args)),
                     }
                 }
             },
@@ -569,7 +568,7 @@ impl Lowering {
                     self.values.push(Value::String(key.clone()));
                 }
                 Op::Object {
-                    keys: Span::new(start, entries.len()),
+                    keys: u32::try_from(start).unwrap_or(u32::MAX),
                     values: self.list(entries.iter().map(|(_, value)| value)),
                 }
             }
@@ -580,14 +579,14 @@ impl Lowering {
 
     /// [`Op::MatchText`] for `subject op constant`, whose strings are `texts`; `None` when a
     /// string is too long for its length to fit the one-character prefix.
-    fn match_text(
+    fn match_text<'t>(
         &mut self,
         op: BinOp,
         subject: &Node,
         constant: &Value,
-        texts: &[Arc<str>],
+        texts: impl Iterator<Item = &'t str> + Clone,
     ) -> Option<Op> {
-        if texts.iter().any(|text| text.len() > 127) {
+        if texts.clone().any(|text| text.len() > 127) {
             return None;
         }
         let start = self.text.len();
@@ -596,11 +595,15 @@ impl Lowering {
             self.text.push(char::from(len));
             self.text.push_str(text);
         }
+        // The subject, and after it the constant that only a non-string subject needs.
+        let slots = self.reserve(2);
+        self.lower(subject, slots.start);
+        let constant = Op::Const(self.value(constant.clone()));
+        self.put(slots.start.saturating_add(1), constant);
         Some(Op::MatchText {
             op,
+            subject: slots.start,
             texts: Span::new(start, self.text.len() - start),
-            constant: self.value(constant.clone()),
-            subject: self.child(subject),
         })
     }
 
@@ -614,17 +617,16 @@ impl Lowering {
         }
         match (op, left, right) {
             (BinOp::Eq | BinOp::Ne, _, Node::Const(constant @ Value::String(text))) => {
-                self.match_text(op, left, constant, std::slice::from_ref(text))
+                self.match_text(op, left, constant, std::iter::once(&**text))
             }
-            (BinOp::In, _, Node::Const(constant @ Value::Array(items))) => {
-                let texts: Option<Vec<Arc<str>>> = items
-                    .iter()
-                    .map(|item| match item {
-                        Value::String(text) => Some(text.clone()),
-                        _ => None,
-                    })
-                    .collect();
-                self.match_text(op, left, constant, &texts?)
+            (BinOp::In, _, Node::Const(constant @ Value::Array(items)))
+                if items.iter().all(|item| matches!(item, Value::String(_))) =>
+            {
+                let texts = items.iter().map(|item| match item {
+                    Value::String(text) => &**text,
+                    _ => "",
+                });
+                self.match_text(op, left, constant, texts)
             }
             (
                 _,
@@ -638,13 +640,17 @@ impl Lowering {
                 let [Node::Const(literal)] = args.as_slice() else {
                     return None;
                 };
+                // An integer, as filters write (`>= 0`); `-0` is `0` to every comparison.
+                let integer = i16::try_from(*number as i64)
+                    .ok()
+                    .filter(|n| f64::from(*n) == *number)?;
                 let first = leading_number(transforms::version_text(literal).as_bytes());
                 self.versions.push(Arc::clone(version));
                 Some(Op::VersionCmp {
                     op,
+                    number: integer,
                     version: u32::try_from(self.versions.len() - 1).unwrap_or(u32::MAX),
                     first: first.unwrap_or(u32::MAX),
-                    number: *number,
                     subject: self.child(subject),
                 })
             }

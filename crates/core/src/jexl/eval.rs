@@ -15,7 +15,7 @@ use crate::value::Value;
 use super::EvalError;
 use super::ast::BinOp;
 use super::ops::{self, Member};
-use super::program::{Name, Op, OpId, Program, Span, leading_number};
+use super::program::{NO_OP, Name, Op, OpId, Program, Span, leading_number};
 use super::transforms::{self, Transform};
 
 /// How many of a program's globals are looked up once when an evaluation starts (Normandy
@@ -218,20 +218,27 @@ fn read_fast<'a>(id: OpId, env: &Env<'a>) -> Option<&'a Value> {
         Op::Const(index) => Some(program.value(*index)),
         Op::Global(index) => env.global(*index),
         Op::Relative(name) => get_fast(program, env.relative_context(), name),
-        Op::GlobalMember { global, name } => step_fast(program, env.global(*global)?, name),
-        Op::GlobalPath { global, steps } => steps_fast(program, env.global(*global)?, *steps),
-        Op::RelativePath { root, steps } => {
+        Op::GlobalMember { global, name } => {
+            step_fast(program, env.global(u32::from(*global))?, name)
+        }
+        Op::GlobalPath { global, steps } => {
+            keys_fast(program, env.global(*global)?, program.ops_in(*steps))
+        }
+        Op::RelativePath { steps } => {
+            let (Op::Key(root), rest) = program.ops_in(*steps).split_first()? else {
+                return None;
+            };
             let root = get_fast(program, env.relative_context(), root)?;
-            steps_fast(program, root, *steps)
+            keys_fast(program, root, rest)
         }
         _ => None,
     }
 }
 
-/// The [`Op::Key`]s of `steps` from `current`, when none of them can fail.
+/// The [`Op::Key`]s `keys` from `current`, when none of them can fail.
 #[inline(always)]
-fn steps_fast<'a>(program: &Program, mut current: &'a Value, steps: Span) -> Option<&'a Value> {
-    for step in program.ops_in(steps) {
+fn keys_fast<'a>(program: &Program, mut current: &'a Value, keys: &[Op]) -> Option<&'a Value> {
+    for step in keys {
         let Op::Key(name) = step else {
             return None;
         };
@@ -240,9 +247,9 @@ fn steps_fast<'a>(program: &Program, mut current: &'a Value, steps: Span) -> Opt
     Some(current)
 }
 
-/// The [`Op::Key`]s of `steps` from `current`, in full.
-fn steps<'a>(program: &Program, mut current: Cow<'a, Value>, steps: Span) -> Eval<'a> {
-    for step in program.ops_in(steps) {
+/// The [`Op::Key`]s `keys` from `current`, in full.
+fn keys<'a>(program: &Program, mut current: Cow<'a, Value>, keys: &[Op]) -> Eval<'a> {
+    for step in keys {
         if let Op::Key(name) = step {
             current = project(current, |ctx| traverse(program, ctx, name))?;
         }
@@ -267,19 +274,19 @@ fn fast<'a>(id: OpId, env: &Env<'a>) -> Fast<'a> {
     match program.op(id) {
         Op::Transform {
             transform,
-            subject,
-            args,
-        } if args.len == 1 => {
+            operands,
+        } if operands.len == 2 => {
             let Some(Transform::VersionCompare(parsed)) = program.transform(*transform) else {
                 return Fast::Slow;
             };
-            let Some(a) = fast_version(fast(*subject, env)) else {
+            let (subject, arg) = (operands.start, operands.start.saturating_add(1));
+            let Some(a) = fast_version(fast(subject, env)) else {
                 return Fast::Slow;
             };
             if let Some(parsed) = parsed {
                 return Fast::Num(transforms::version_compare_parsed(a, parsed));
             }
-            match fast_version(fast(args.start, env)) {
+            match fast_version(fast(arg, env)) {
                 Some(b) => Fast::Num(transforms::version_compare(a, b)),
                 None => Fast::Slow,
             }
@@ -307,14 +314,24 @@ pub(crate) fn eval<'a>(id: OpId, env: &Env<'a>) -> Eval<'a> {
         Op::Const(index) => Ok(Cow::Borrowed(program.value(*index))),
         Op::Global(index) => Ok(read_global(env, *index)),
         Op::Relative(name) => Ok(read(program, env.relative_context(), name)),
-        Op::GlobalMember { global, name } => project(read_global(env, *global), |ctx| {
+        Op::GlobalMember { global, name } => project(read_global(env, u32::from(*global)), |ctx| {
             traverse(program, ctx, name)
         }),
-        Op::GlobalPath { global, steps: s } => steps(program, read_global(env, *global), *s),
-        Op::RelativePath { root, steps: s } => {
-            steps(program, read(program, env.relative_context(), root), *s)
+        Op::GlobalPath { global, steps } => {
+            keys(program, read_global(env, *global), program.ops_in(*steps))
         }
-        Op::Member { from, name } => project(eval(*from, env)?, |ctx| traverse(program, ctx, name)),
+        Op::RelativePath { steps } => match program.ops_in(*steps).split_first() {
+            Some((Op::Key(root), rest)) => {
+                keys(program, read(program, env.relative_context(), root), rest)
+            }
+            _ => Err(error("cannot evaluate an empty identifier chain")),
+        },
+        Op::Member { from } => {
+            let Op::Key(name) = program.op(from.saturating_add(1)) else {
+                return Err(error("cannot evaluate a member without a name"));
+            };
+            project(eval(*from, env)?, |ctx| traverse(program, ctx, name))
+        }
         // Boolean-valued operations take the allocation-free path of `truthy`.
         Op::Not(_)
         | Op::MatchText { .. }
@@ -339,9 +356,9 @@ pub(crate) fn eval<'a>(id: OpId, env: &Env<'a>) -> Eval<'a> {
         } => {
             let t = eval(*test, env)?;
             if t.is_truthy() {
-                match consequent {
-                    Some(c) => eval(*c, env),
-                    None => Ok(t),
+                match *consequent {
+                    NO_OP => Ok(t),
+                    c => eval(c, env),
                 }
             } else {
                 eval(*alternate, env)
@@ -373,8 +390,7 @@ pub(crate) fn eval<'a>(id: OpId, env: &Env<'a>) -> Eval<'a> {
         }
         Op::Transform {
             transform,
-            subject,
-            args,
+            operands,
         } => {
             let transform = match program.transform(*transform) {
                 Some(Transform::Unknown(name)) => {
@@ -383,16 +399,22 @@ pub(crate) fn eval<'a>(id: OpId, env: &Env<'a>) -> Eval<'a> {
                 Some(transform) => transform,
                 None => return Err(error("cannot evaluate an unresolved transform")),
             };
-            let subject = eval(*subject, env)?;
+            let mut operands = operands.ids();
+            let subject = match operands.next() {
+                Some(subject) => eval(subject, env)?,
+                None => UNDEFINED,
+            };
+            let args = operands;
             let mut small: [Cow<'a, Value>; 4] = Default::default();
             let mut large = Vec::new();
-            let values: &[Cow<'a, Value>] = if args.len as usize <= small.len() {
-                for (slot, arg) in small.iter_mut().zip(args.ids()) {
+            let count = args.len();
+            let values: &[Cow<'a, Value>] = if count <= small.len() {
+                for (slot, arg) in small.iter_mut().zip(args) {
                     *slot = eval(arg, env)?;
                 }
-                small.get(..args.len as usize).unwrap_or(&[])
+                small.get(..count).unwrap_or(&[])
             } else {
-                for arg in args.ids() {
+                for arg in args {
                     large.push(eval(arg, env)?);
                 }
                 &large
@@ -409,8 +431,12 @@ pub(crate) fn eval<'a>(id: OpId, env: &Env<'a>) -> Eval<'a> {
             Ok(Cow::Owned(Value::array(out)))
         }
         Op::Object { keys, values } => {
+            let keys = Span {
+                start: *keys,
+                len: values.len,
+            };
             let mut out = IndexMap::with_capacity(keys.len as usize);
-            for (key, value) in program.values_in(*keys).iter().zip(values.ids()) {
+            for (key, value) in program.values_in(keys).iter().zip(values.ids()) {
                 let value = eval(value, env)?.into_owned();
                 if let Value::String(key) = key {
                     out.insert(key.clone(), value);
@@ -465,12 +491,7 @@ fn chain<'a>(items: Span, env: &Env<'a>, and: bool) -> Result<bool, EvalError> {
 fn clause<'a>(op: &'a Op, id: OpId, env: &Env<'a>) -> Result<bool, EvalError> {
     let program = env.program;
     match op {
-        Op::MatchText {
-            op,
-            subject,
-            texts,
-            constant,
-        } => {
+        Op::MatchText { op, subject, texts } => {
             let slow;
             let value: &Value = operand!(*subject, env, slow);
             if let Value::String(s) = value {
@@ -478,7 +499,12 @@ fn clause<'a>(op: &'a Op, id: OpId, env: &Env<'a>) -> Result<bool, EvalError> {
                 let found = program.texts_contain(*texts, s.as_bytes());
                 return Ok(found != (*op == BinOp::Ne));
             }
-            Ok(compare(*op, value, program.value(*constant)))
+            // The constant is the operation after the subject.
+            let constant = match program.op(subject.saturating_add(1)) {
+                Op::Const(index) => program.value(*index),
+                _ => &UNDEFINED_VALUE,
+            };
+            Ok(compare(*op, value, constant))
         }
         Op::VersionCmp {
             op,
@@ -504,7 +530,7 @@ fn clause<'a>(op: &'a Op, id: OpId, env: &Env<'a>) -> Result<bool, EvalError> {
                     transforms::version_compare_parsed(&transforms::version_text(value), version)
                 }
             };
-            Ok(compare_numbers(*op, ordering, *number))
+            Ok(compare_numbers(*op, ordering, f64::from(*number)))
         }
         _ => truthy_general(op, id, env),
     }
@@ -556,9 +582,9 @@ fn truthy_general<'a>(op: &'a Op, id: OpId, env: &Env<'a>) -> Result<bool, EvalE
         }
         Op::Conditional {
             test,
-            consequent: Some(consequent),
+            consequent,
             alternate,
-        } => {
+        } if *consequent != NO_OP => {
             if truthy(*test, env)? {
                 truthy(*consequent, env)
             } else {
@@ -617,7 +643,7 @@ fn reads_without_error<'a>(id: OpId, env: &Env<'a>) -> bool {
         |container: Option<&Value>| matches!(container, Some(Value::Object(_) | Value::Undefined));
     match program.op(id) {
         Op::Const(_) | Op::Global(_) => true,
-        Op::GlobalMember { global, .. } => readable(env.global(*global)),
+        Op::GlobalMember { global, .. } => readable(env.global(u32::from(*global))),
         Op::GlobalPath { global, steps } => {
             let Some((_, containers)) = program.ops_in(*steps).split_last() else {
                 return false;

@@ -94,6 +94,10 @@ impl Name {
 }
 
 /// One operation. Operands are other operations of the same program.
+///
+/// Sixteen bytes, four to a cache line: operands that evaluation reads only off the fast
+/// path sit in the slot after another operand instead of in the operation (the name of a
+/// [`Op::Member`], the constant of a [`Op::MatchText`]).
 #[derive(Debug)]
 pub(crate) enum Op {
     /// A literal, or a subtree folded at compile time: `values[index]`.
@@ -103,15 +107,18 @@ pub(crate) enum Op {
     /// A relative identifier (`.x`): a member of the current filter element.
     Relative(Name),
     /// `global.name`: the usual identifier chain of a filter (`normandy.channel`).
-    GlobalMember { global: u32, name: Name },
+    GlobalMember { global: u16, name: Name },
     /// `global.step.step…`: a longer identifier chain; `steps` are [`Op::Key`]s.
     GlobalPath { global: u32, steps: Span },
-    /// `.root.step.step…`: an identifier chain from a relative identifier.
-    RelativePath { root: Name, steps: Span },
-    /// A name its parent reads: a step of an identifier chain, or a global.
+    /// `.root.step.step…`: an identifier chain from a relative identifier; `steps` are
+    /// [`Op::Key`]s, the first being the root.
+    RelativePath { steps: Span },
+    /// A name its parent reads: a step of an identifier chain, a global, or the name of a
+    /// [`Op::Member`].
     Key(Name),
-    /// `from.name` where `from` is not an identifier chain.
-    Member { from: OpId, name: Name },
+    /// `from.name` where `from` is not an identifier chain; the name is the [`Op::Key`]
+    /// after `from`.
+    Member { from: OpId },
     /// `!operand`.
     Not(OpId),
     /// Any binary operator except `&&`/`||`.
@@ -121,48 +128,46 @@ pub(crate) enum Op {
     And { items: Span, boolean: bool },
     /// A flattened `a || b || …` chain.
     Or { items: Span, boolean: bool },
-    /// `test ? consequent : alternate`; no consequent for `test ?: alternate`.
+    /// `test ? consequent : alternate`; [`NO_OP`] as consequent for `test ?: alternate`.
     Conditional {
         test: OpId,
-        consequent: Option<OpId>,
+        consequent: OpId,
         alternate: OpId,
     },
     /// `subject[expr]` where `expr` uses relative identifiers: keep matching elements.
     FilterRelative { subject: OpId, expr: OpId },
     /// `subject[expr]` otherwise: a boolean keeps or drops the subject, anything else indexes.
     FilterStatic { subject: OpId, expr: OpId },
-    /// `subject|transform(args…)`, with `transforms[transform]`.
-    Transform {
-        transform: u32,
-        subject: OpId,
-        args: Span,
-    },
+    /// `subject|transform(args…)`, with `transforms[transform]`; `operands` are the subject
+    /// and then the arguments.
+    Transform { transform: u32, operands: Span },
     /// An array literal with at least one non-constant element.
     Array(Span),
     /// An object literal with at least one non-constant value: the keys are string
-    /// constants in `values`, the values operations.
-    Object { keys: Span, values: Span },
+    /// constants in `values` from `keys`, one per operation of `values`.
+    Object { keys: u32, values: Span },
     /// An empty sub-expression (`()`, `f()`, `{a:}`): an error when evaluated.
     Missing,
     /// `subject == 'a'`, `subject != 'a'` or `subject in ['a', 'b', …]` with `op` that
     /// operator. `texts` is the strings in [`Program::text`], each preceded by its length as
-    /// one ASCII character (so only strings shorter than 128 bytes are specialised);
-    /// `values[constant]` is the right-hand constant, for a subject that is not a string.
+    /// one ASCII character (so only strings shorter than 128 bytes are specialised). The
+    /// [`Op::Const`] after `subject` is the right-hand constant, for a subject that is not a
+    /// string.
     MatchText {
         op: BinOp,
         subject: OpId,
         texts: Span,
-        constant: u32,
     },
-    /// `subject|versionCompare(version) op number`, with `versions[version]`. `first` is
-    /// the version's first part when that part is a plain number ([`leading_number`]), else
-    /// `u32::MAX`: a subject whose first part is another plain number is ordered by it alone.
+    /// `subject|versionCompare(version) op number`, with `versions[version]`, for an
+    /// integer `number` (filters compare with 0). `first` is the version's first part when
+    /// that part is a plain number ([`leading_number`]), else `u32::MAX`: a subject whose
+    /// first part is another plain number is ordered by it alone.
     VersionCmp {
         op: BinOp,
+        number: i16,
         subject: OpId,
         version: u32,
         first: u32,
-        number: f64,
     },
     /// `[items…]|stableSample(rate)` with at most four items: hashed without building the
     /// array. `valid_rate` when `rate` is a constant with a valid sampling key, so that
@@ -174,8 +179,11 @@ pub(crate) enum Op {
     },
 }
 
-// Two operations and a half per cache line; a larger variant would cost every program.
-const _: () = assert!(std::mem::size_of::<Op>() <= 24);
+// Four operations per cache line; a larger variant would cost every program.
+const _: () = assert!(std::mem::size_of::<Op>() <= 16);
+
+/// The operation id that stands for "none" (the missing consequent of `a ?: b`).
+pub(crate) const NO_OP: OpId = OpId::MAX;
 
 /// Every operation and literal of an expression (see the module documentation).
 ///
