@@ -7,17 +7,30 @@
 //! operand, a `Vec` per identifier chain, an `Arc` per literal) costs one cache miss per
 //! pointer followed, one after the other. A program instead keeps
 //!
-//! - every operation in one array of 24-byte [`Op`]s (about 2.7 to a cache line), children
+//! - every operation in one array of 16-byte [`Op`]s (four to a cache line), children
 //!   referred to by index ([`OpId`]), and the children of one operation (the operands of an
-//!   `&&` chain, the steps of an identifier chain, a transform's arguments) next to each other,
-//!   so that a list is a [`Span`] of the array;
+//!   `&&` chain, the steps of an identifier chain, a transform's operands) next to each
+//!   other, so that a list is a [`Span`] of the array;
 //! - every name and literal string in one text ([`Program::text`]), read through [`Span`]s;
-//! - the rarely read parts out of the way: constants other than the specialised strings and
-//!   numbers ([`Program::values`]), resolved transforms and parsed versions.
+//! - the rarely read parts out of the way ([`Tables`]): constants, resolved transforms and
+//!   parsed versions.
 //!
-//! The layout is top-down: the root is operation 0, the operands of an operation are
-//! reserved together when it is compiled, and each operand's own subtree follows. A filter's
-//! clauses thus sit next to each other, each followed by what it reads.
+//! The operations and the text are held directly by the [`super::Expression`] (see
+//! [`Program`]), so a filter stored in a recipe reaches them in one step.
+//!
+//! The layout is top-down: the root is operation 0, then the globals, then the root's
+//! operands, each followed by its own subtree; the operands of an operation are reserved
+//! together when it is compiled. A filter's clauses thus sit next to each other, each
+//! followed by what it reads. For `normandy.channel in ['release', 'beta'] &&
+//! normandy.locale == 'en-US'`:
+//!
+//! ```text
+//! 0 And [2, 3]           1 Key normandy (global 0)
+//! 2 MatchText in, 4      3 MatchText ==, 6
+//! 4 GlobalMember 0.channel  5 Const ['release', 'beta']
+//! 6 GlobalMember 0.locale   7 Const 'en-US'
+//! text: normandy · \x07release\x04beta · channel · \x05en-US · locale
+//! ```
 //!
 //! # Specialised operations
 //!
