@@ -571,8 +571,13 @@ fn outcomes(
 
 /// Specialising the common clauses (and skipping the hash of a sample whose result no longer
 /// matters) must change no result and no error message; and `eval_bool` must be the
-/// truthiness of `eval`, error for error.
+/// truthiness of `eval`, error for error. Both programs must be well formed.
 fn assert_specialising_changes_nothing(expr: &str, vars: &Value, prefs: &PrefSnapshot) {
+    for compile in [compile::compile, compile::compile_general] {
+        if let Ok(expression) = Expression::parse_with(expr, compile) {
+            assert_well_formed(&expression.program, expr);
+        }
+    }
     let special = outcomes(expr, compile::compile, vars, prefs);
     let general = outcomes(expr, compile::compile_general, vars, prefs);
     assert_eq!(special, general, "{expr} over {vars:?}");
@@ -582,6 +587,76 @@ fn assert_specialising_changes_nothing(expr: &str, vars: &Value, prefs: &PrefSna
         .and_then(|e| e.eval(vars, prefs).map_err(|e| e.message))
         .map(|v| v.is_truthy());
     assert_eq!(truth, value_truth, "{expr} over {vars:?} ({value:?})");
+}
+
+/// Every reference of `program` leads where the layout says: operands and spans within the
+/// operations, names and strings within the text, globals and table indexes in range, the
+/// name after a member and the constant after a string match in their slots.
+fn assert_well_formed(program: &program::Program, expr: &str) {
+    use program::{NO_OP, Op, Span};
+    let n = program.ops.len() as u64;
+    let op_ok = |id: u32| u64::from(id) < n;
+    let span_ok = |span: Span| u64::from(span.start) + u64::from(span.len) <= n;
+    let text_ok = |span: Span| {
+        program
+            .text
+            .get(span.start as usize..(span.start + span.len) as usize)
+            .is_some()
+    };
+    let keys_ok = |span: Span| {
+        span_ok(span)
+            && program
+                .ops_in(span)
+                .iter()
+                .all(|op| matches!(op, Op::Key(_)))
+    };
+    let global_ok = |index: u32| program.global(index).is_some();
+    assert!(
+        span_ok(program.globals) && keys_ok(program.globals),
+        "{expr}"
+    );
+    for (at, op) in program.ops.iter().enumerate() {
+        let ok = match op {
+            Op::Const(index) => (*index as usize) < program.tables.values.len(),
+            Op::Global(index) => global_ok(*index),
+            Op::Relative(name) | Op::Key(name) => text_ok(name.text),
+            Op::GlobalMember { global, name } => {
+                global_ok(u32::from(*global)) && text_ok(name.text)
+            }
+            Op::GlobalPath { global, steps } => global_ok(*global) && keys_ok(*steps),
+            Op::RelativePath { steps } => steps.len > 0 && keys_ok(*steps),
+            Op::Member { from } => op_ok(*from) && matches!(program.op(from + 1), Op::Key(_)),
+            Op::Not(operand) => op_ok(*operand),
+            Op::Binary { left, right, .. } => op_ok(*left) && op_ok(*right),
+            Op::And { items, .. } | Op::Or { items, .. } | Op::Array(items) => span_ok(*items),
+            Op::Conditional {
+                test,
+                consequent,
+                alternate,
+            } => op_ok(*test) && (*consequent == NO_OP || op_ok(*consequent)) && op_ok(*alternate),
+            Op::FilterRelative { subject, expr } | Op::FilterStatic { subject, expr } => {
+                op_ok(*subject) && op_ok(*expr)
+            }
+            Op::Transform {
+                transform,
+                operands,
+            } => program.transform(*transform).is_some() && operands.len > 0 && span_ok(*operands),
+            Op::Object { keys, values } => {
+                span_ok(*values) && (*keys + values.len) as usize <= program.tables.values.len()
+            }
+            Op::Missing => true,
+            Op::MatchText { subject, texts, .. } => {
+                op_ok(*subject)
+                    && matches!(program.op(subject + 1), Op::Const(_))
+                    && text_ok(*texts)
+            }
+            Op::VersionCmp {
+                subject, version, ..
+            } => op_ok(*subject) && program.version(*version).is_some(),
+            Op::StableSampleArray { items, rate, .. } => span_ok(*items) && op_ok(*rate),
+        };
+        assert!(ok, "{expr}: operation {at} {op:?}");
+    }
 }
 
 #[test]
