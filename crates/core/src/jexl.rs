@@ -54,6 +54,7 @@ mod eval;
 mod lexer;
 mod ops;
 mod parser;
+mod program;
 mod regexp;
 mod transforms;
 
@@ -76,13 +77,9 @@ pub const MAX_DEPTH: usize = 256;
 /// A compiled expression.
 #[derive(Debug, Clone)]
 pub struct Expression {
-    inner: Arc<Inner>,
-}
-
-#[derive(Debug)]
-struct Inner {
-    source: String,
-    root: eval::Node,
+    /// Held by value: see [`program::Program`].
+    program: program::Program,
+    source: Arc<str>,
 }
 
 /// An expression that could not be parsed.
@@ -106,6 +103,14 @@ pub struct EvalError {
 impl Expression {
     /// Parses and compiles `source` exactly as mozjexl 1.1.6 would read it.
     pub fn parse(source: &str) -> Result<Expression, ParseError> {
+        Expression::parse_with(source, compile::compile)
+    }
+
+    /// Parses `source` and compiles it with `compile`.
+    fn parse_with(
+        source: &str,
+        compile: fn(&ast::Ast) -> program::Program,
+    ) -> Result<Expression, ParseError> {
         if source.len() > MAX_SOURCE_LEN {
             return Err(ParseError {
                 offset: MAX_SOURCE_LEN,
@@ -130,10 +135,8 @@ impl Expression {
             });
         }
         Ok(Expression {
-            inner: Arc::new(Inner {
-                source: source.to_owned(),
-                root: compile::compile(&ast),
-            }),
+            program: compile(&ast),
+            source: Arc::from(source),
         })
     }
 
@@ -150,28 +153,24 @@ impl Expression {
 
     /// The source text this expression was compiled from.
     pub fn source(&self) -> &str {
-        &self.inner.source
+        &self.source
     }
 
     /// Evaluates against `vars` (top-level identifiers) and `prefs`.
     pub fn eval(&self, vars: &Value, prefs: &PrefSnapshot) -> Result<Value, EvalError> {
-        let env = eval::Env {
-            vars,
-            rel: vars,
-            prefs,
-        };
-        eval::eval(&self.inner.root, &env).map(std::borrow::Cow::into_owned)
+        let program = &self.program;
+        let env = eval::Env::new(program, vars, prefs);
+        if program.boolean {
+            return eval::truthy(program::ROOT, &env).map(Value::Bool);
+        }
+        eval::eval(program::ROOT, &env).map(std::borrow::Cow::into_owned)
     }
 
     /// Evaluates and casts the result to a boolean (`!!result`), as Normandy does with a
     /// filter's value.
     pub fn eval_bool(&self, vars: &Value, prefs: &PrefSnapshot) -> Result<bool, EvalError> {
-        let env = eval::Env {
-            vars,
-            rel: vars,
-            prefs,
-        };
-        eval::truthy(&self.inner.root, &env)
+        let env = eval::Env::new(&self.program, vars, prefs);
+        eval::truthy(program::ROOT, &env)
     }
 }
 

@@ -191,7 +191,12 @@ fn is_decimal_literal(s: &str) -> bool {
 /// (identifiers, channels, locales); longer strings use the library comparison.
 #[inline]
 pub(crate) fn str_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
+    bytes_eq(a.as_bytes(), b.as_bytes())
+}
+
+/// [`str_eq`] on bytes.
+#[inline]
+pub(crate) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     let len = a.len();
     if len != b.len() {
         return false;

@@ -550,6 +550,204 @@ fn expressions_are_shareable() {
     );
 }
 
+/// The outcome of `expr` compiled with `compile`, through `eval` and through `eval_bool`,
+/// with values in a form that shows every difference that matters (`Debug`).
+fn outcomes(
+    expr: &str,
+    compile: fn(&ast::Ast) -> program::Program,
+    vars: &Value,
+    prefs: &PrefSnapshot,
+) -> (Result<String, String>, Result<bool, String>) {
+    match Expression::parse_with(expr, compile) {
+        Err(e) => (Err(format!("parse: {e}")), Err(format!("parse: {e}"))),
+        Ok(e) => (
+            e.eval(vars, prefs)
+                .map(|v| format!("{v:?}"))
+                .map_err(|e| e.message),
+            e.eval_bool(vars, prefs).map_err(|e| e.message),
+        ),
+    }
+}
+
+/// Specialising the common clauses (and skipping the hash of a sample whose result no longer
+/// matters) must change no result and no error message; and `eval_bool` must be the
+/// truthiness of `eval`, error for error. Both programs must be well formed.
+fn assert_specialising_changes_nothing(expr: &str, vars: &Value, prefs: &PrefSnapshot) {
+    for compile in [compile::compile, compile::compile_general] {
+        if let Ok(expression) = Expression::parse_with(expr, compile) {
+            assert_well_formed(&expression.program, expr);
+        }
+    }
+    let special = outcomes(expr, compile::compile, vars, prefs);
+    let general = outcomes(expr, compile::compile_general, vars, prefs);
+    assert_eq!(special, general, "{expr} over {vars:?}");
+    let (value, truth) = special;
+    let value_truth = Expression::parse(expr)
+        .map_err(|e| format!("parse: {e}"))
+        .and_then(|e| e.eval(vars, prefs).map_err(|e| e.message))
+        .map(|v| v.is_truthy());
+    assert_eq!(truth, value_truth, "{expr} over {vars:?} ({value:?})");
+}
+
+/// Every reference of `program` leads where the layout says: operands and spans within the
+/// operations, names and strings within the text, globals and table indexes in range, the
+/// name after a member and the constant after a string match in their slots.
+fn assert_well_formed(program: &program::Program, expr: &str) {
+    use program::{NO_OP, Op, Span};
+    let n = program.ops.len() as u64;
+    let op_ok = |id: u32| u64::from(id) < n;
+    let span_ok = |span: Span| u64::from(span.start) + u64::from(span.len) <= n;
+    let text_ok = |span: Span| {
+        program
+            .text
+            .get(span.start as usize..(span.start + span.len) as usize)
+            .is_some()
+    };
+    let keys_ok = |span: Span| {
+        span_ok(span)
+            && program
+                .ops_in(span)
+                .iter()
+                .all(|op| matches!(op, Op::Key(_)))
+    };
+    let global_ok = |index: u32| program.global(index).is_some();
+    assert!(
+        span_ok(program.globals) && keys_ok(program.globals),
+        "{expr}"
+    );
+    for (at, op) in program.ops.iter().enumerate() {
+        let ok = match op {
+            Op::Const(index) => (*index as usize) < program.tables.values.len(),
+            Op::Global(index) => global_ok(*index),
+            Op::Relative(name) | Op::Key(name) => text_ok(name.text),
+            Op::GlobalMember { global, name } => {
+                global_ok(u32::from(*global)) && text_ok(name.text)
+            }
+            Op::GlobalPath { global, steps } => global_ok(*global) && keys_ok(*steps),
+            Op::RelativePath { steps } => steps.len > 0 && keys_ok(*steps),
+            Op::Member { from } => op_ok(*from) && matches!(program.op(from + 1), Op::Key(_)),
+            Op::Not(operand) => op_ok(*operand),
+            Op::Binary { left, right, .. } => op_ok(*left) && op_ok(*right),
+            Op::And { items, .. } | Op::Or { items, .. } | Op::Array(items) => span_ok(*items),
+            Op::Conditional {
+                test,
+                consequent,
+                alternate,
+            } => op_ok(*test) && (*consequent == NO_OP || op_ok(*consequent)) && op_ok(*alternate),
+            Op::FilterRelative { subject, expr } | Op::FilterStatic { subject, expr } => {
+                op_ok(*subject) && op_ok(*expr)
+            }
+            Op::Transform {
+                transform,
+                operands,
+            } => program.transform(*transform).is_some() && operands.len > 0 && span_ok(*operands),
+            Op::Object { keys, values } => {
+                span_ok(*values) && (*keys + values.len) as usize <= program.tables.values.len()
+            }
+            Op::Missing => true,
+            Op::MatchText { subject, texts, .. } => {
+                op_ok(*subject)
+                    && matches!(program.op(subject + 1), Op::Const(_))
+                    && text_ok(*texts)
+            }
+            Op::VersionCmp {
+                subject, version, ..
+            } => op_ok(*subject) && program.version(*version).is_some(),
+            Op::StableSampleArray { items, rate, .. } => span_ok(*items) && op_ok(*rate),
+        };
+        assert!(ok, "{expr}: operation {at} {op:?}");
+    }
+}
+
+#[test]
+fn specialised_clauses_match_the_general_path_on_the_oracle_corpus() {
+    #[derive(serde::Deserialize)]
+    struct Case {
+        expr: String,
+        vars: serde_json::Value,
+        #[serde(default)]
+        prefs: PrefSnapshot,
+    }
+    let corpus = include_str!("../../tests/data/jexl-oracle.jsonl");
+    let mut count = 0;
+    for line in corpus.lines().filter(|l| !l.trim().is_empty()) {
+        let case: Case = serde_json::from_str(line).unwrap();
+        assert_specialising_changes_nothing(&case.expr, &Value::from_json(&case.vars), &case.prefs);
+        count += 1;
+    }
+    assert!(count >= 2000, "{count} cases");
+}
+
+#[test]
+fn specialised_clauses_match_the_general_path_on_filter_shapes() {
+    let contexts = [
+        CONTEXT,
+        r#"{"normandy": {"channel": "release", "locale": "en-US", "version": "128.0.1", "userId": "u", "recipe": {"id": 7}}}"#,
+        r#"{"normandy": {"channel": 1, "locale": ["en-US"], "version": 128, "userId": null, "recipe": null}}"#,
+        r#"{"normandy": {"channel": {"a": 1}, "locale": true, "version": ["99"], "recipe": []}}"#,
+        r#"{"normandy": []}"#,
+        r#"{"normandy": null}"#,
+        "{}",
+    ];
+    let clauses = [
+        "normandy.channel in ['release', 'beta']",
+        "normandy.channel in []",
+        "normandy.channel in ['1', '[object Object]']",
+        "normandy.locale == 'en-US'",
+        "normandy.locale != 'en-US'",
+        "normandy.locale == 'true'",
+        "normandy.version|versionCompare('100.!') >= 0",
+        "normandy.version|versionCompare('128.0.1') == 0",
+        "normandy.version|versionCompare('') < 1",
+        "[normandy.userId, normandy.recipe.id]|stableSample(0.5)",
+        "[normandy.userId, normandy.recipe.id]|stableSample(1)",
+        "[normandy.userId]|stableSample(2)",
+        "[normandy.userId]|stableSample('x')",
+        "[normandy.recipe.id.x]|stableSample(0.5)",
+        "normandy.recipe.id",
+        "!normandy.locale",
+        // False or true without reading `normandy`, so that the clauses after it are only
+        // checked for errors.
+        "other == 'on'",
+        "other != 'on'",
+    ];
+    let long = ["x".repeat(127), "y".repeat(128), "é".repeat(70)];
+    let long_contexts: Vec<String> = long
+        .iter()
+        .map(|text| format!(r#"{{"normandy": {{"channel": "{text}", "locale": "{text}"}}}}"#))
+        .collect();
+    for text in &long {
+        for context in long_contexts.iter().map(String::as_str).chain(contexts) {
+            let vars = vars(context);
+            for expr in [
+                format!("normandy.channel == '{text}'"),
+                format!("normandy.channel != '{text}'"),
+                format!("normandy.channel in ['', '{text}', 'release']"),
+                format!("normandy.locale in ['{text}'] && normandy.channel in ['{text}x', '']"),
+            ] {
+                assert_specialising_changes_nothing(&expr, &vars, &prefs());
+            }
+        }
+    }
+    for context in contexts {
+        let vars = vars(context);
+        for a in clauses {
+            assert_specialising_changes_nothing(a, &vars, &prefs());
+            for b in clauses {
+                for op in ["&&", "||"] {
+                    let expr = format!("{a} {op} {b}");
+                    assert_specialising_changes_nothing(&expr, &vars, &prefs());
+                    assert_specialising_changes_nothing(
+                        &format!("!({expr}) {op} {a}"),
+                        &vars,
+                        &prefs(),
+                    );
+                }
+            }
+        }
+    }
+}
+
 mod properties {
     use proptest::prelude::*;
 
@@ -620,12 +818,64 @@ mod properties {
         prop::collection::vec(prop::sample::select(TOKENS), 0..40).prop_map(|t| t.join(""))
     }
 
+    /// Chains of the clause shapes that have specialised operations, over paths into the
+    /// generated contexts.
+    fn clause_soup() -> impl Strategy<Value = String> {
+        let path = prop::sample::select(vec![
+            "a", "s", "n", "z", "x", "o.p", "o.p.q", "arr.x", "arr.y", "n.x", "x.y", "o.s",
+        ]);
+        let text = prop::sample::select(vec!["'s'", "'abc'", "''", "'1'", "'true'", "'x'"]);
+        let list = prop::sample::select(vec!["[]", "['s']", "['abc', 'x', '']", "['1', 'true']"]);
+        let version = prop::sample::select(vec![
+            "'1'",
+            "'0'",
+            "''",
+            "'1.0a'",
+            "'2.!'",
+            "'100.!'",
+            "'128.0.1'",
+            "'99.*'",
+            "128",
+            "x",
+        ]);
+        let compare = prop::sample::select(vec!["==", "!=", "<", "<=", ">", ">="]);
+        let number = prop::sample::select(vec!["0", "1", "-1"]);
+        let rate = prop::sample::select(vec!["0.5", "1", "0", "2", "'x'", "n", "a"]);
+        let clause = prop_oneof![
+            (path.clone(), prop::sample::select(vec!["==", "!="]), text)
+                .prop_map(|(p, op, t)| format!("{p} {op} {t}")),
+            (path.clone(), list).prop_map(|(p, l)| format!("{p} in {l}")),
+            (path.clone(), version, compare, number)
+                .prop_map(|(p, v, c, n)| format!("{p}|versionCompare({v}) {c} {n}")),
+            (prop::collection::vec(path.clone(), 1..4), rate)
+                .prop_map(|(ps, r)| format!("[{}]|stableSample({r})", ps.join(", "))),
+            path.prop_map(str::to_owned),
+        ];
+        let joined = prop::collection::vec(
+            (clause, prop::sample::select(vec![" && ", " || ", " && !"])),
+            1..5,
+        );
+        joined.prop_map(|parts| {
+            let mut out = String::new();
+            for (i, (clause, op)) in parts.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(op);
+                }
+                out.push_str(clause);
+            }
+            out
+        })
+    }
+
     fn json_value() -> impl Strategy<Value = serde_json::Value> {
         let leaf = prop_oneof![
             Just(serde_json::Value::Null),
             any::<bool>().prop_map(serde_json::Value::Bool),
             (-5i64..5).prop_map(serde_json::Value::from),
-            prop::sample::select(vec!["", "s", "x", "1", "abc"]).prop_map(serde_json::Value::from),
+            prop::sample::select(vec![
+                "", "s", "x", "1", "abc", "true", "1.0a", "128.0.1", "99", "100.1", "0100"
+            ])
+            .prop_map(serde_json::Value::from),
         ];
         leaf.prop_recursive(3, 24, 4, |inner| {
             prop_oneof![
@@ -665,6 +915,11 @@ mod properties {
         #[test]
         fn parser_never_panics_on_token_soup(src in token_soup()) {
             let _ = Expression::parse(&src);
+        }
+
+        #[test]
+        fn specialising_changes_no_result(src in clause_soup(), ctx in context()) {
+            assert_specialising_changes_nothing(&src, &ctx, &prefs());
         }
 
         #[test]

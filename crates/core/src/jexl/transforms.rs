@@ -11,8 +11,9 @@ use crate::value::Value;
 use crate::version;
 
 use super::EvalError;
+use super::compile::Node;
 use super::date;
-use super::eval::{Node, error};
+use super::eval::error;
 use super::ops;
 use super::regexp::JsRegex;
 
@@ -137,7 +138,8 @@ pub(crate) fn version_compare_parsed(a: &str, b: &version::ToolkitVersion) -> f6
     ordering_number(b.compare_text(a))
 }
 
-fn ordering_number(ordering: Ordering) -> f64 {
+/// An ordering as `versionCompare` gives it: -1, 0 or 1.
+pub(crate) fn ordering_number(ordering: Ordering) -> f64 {
     match ordering {
         Ordering::Less => -1.0,
         Ordering::Equal => 0.0,
@@ -172,7 +174,7 @@ fn bucket_sample(
 }
 
 /// The text XPConnect passes for a version argument: `null`/`undefined` are empty.
-fn version_text(v: &Value) -> Cow<'_, str> {
+pub(crate) fn version_text(v: &Value) -> Cow<'_, str> {
     match v {
         Value::Undefined | Value::Null => Cow::Borrowed(""),
         other => ops::to_str(other),
