@@ -57,3 +57,83 @@ fn an_empty_unified_manifest_loads() {
     assert_eq!(loaded.serial(), Some(0));
     assert!(loaded.source().recipes().is_some() && loaded.source().experiments().is_none());
 }
+
+const HEADER: &str = r#""format": "flightdeck-manifest", "version": 1, "serial": 4,
+    "publishedAt": "2026-01-01T00:00:00Z""#;
+
+#[test]
+fn a_duplicate_top_level_member_is_refused() {
+    // serde_json keeps the last `normandy`, which the signature would cover; the first one
+    // must not be what runs.
+    let text = format!(
+        "{{{HEADER},\n \"normandy\": [{{\"recipe\": {{\"id\": 1}}}}],\n \"normandy\": []}}"
+    );
+    let error = load("m.json", text.as_bytes()).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "m.json:4:14: error: normandy: `normandy` appears more than once; a manifest names each \
+         member once"
+    );
+}
+
+/// A unified manifest is read without a `serde_json::Value`: what it hashes and what
+/// `document()` gives must be what the `Value` path gives.
+#[test]
+fn the_unified_reader_hashes_what_the_value_writer_writes() {
+    use sha2::{Digest as _, Sha256};
+    let text = format!(
+        r#"{{ "zeta": {{"b": [1, 2.50, -0, "\u00e9\ud83d\ude00"], "a": null}}, {HEADER},
+            "experiments": {{"version": 1, "experiments": []}},
+            "normandy": [],
+            "\u00e9t\u00e9": "esc\"aped\\",
+            "signature": {{"signature": "AAAA", "keyId": null}} }}"#
+    );
+    let loaded = load("m.json", text.as_bytes()).unwrap();
+    assert_eq!(loaded.source().format_name(), FORMAT);
+    let document: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(loaded.document(), &document);
+    let Value::Object(map) = &document else {
+        panic!()
+    };
+    let signed = crate::canonical::object_without(map, "signature");
+    assert_eq!(
+        loaded.content_sha256(),
+        &ContentHash(Sha256::digest(signed.as_bytes()).into())
+    );
+    assert_eq!(
+        loaded.signed_digest,
+        Some(crate::signature::content_digest(signed.as_bytes()))
+    );
+    // The unknown members are warned about, where their values start.
+    let shown: Vec<String> = loaded.diagnostics().iter().map(|d| d.to_string()).collect();
+    assert_eq!(shown.len(), 2, "{shown:?}");
+    assert!(shown[0].starts_with("m.json:1:11: warning: zeta: unknown member"));
+    assert!(
+        shown[1].starts_with("m.json:5:30: warning: \u{e9}t\u{e9}: unknown member"),
+        "{shown:?}"
+    );
+}
+
+/// The unified reader takes a document exactly when serde_json does, at its nesting limit
+/// too (so `document()` always has the document).
+#[test]
+fn nesting_is_limited_as_serde_json_limits_it() {
+    for depth in [120, 125, 126, 127, 128] {
+        let nested = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        let text = format!("{{{HEADER}, \"deep\": {nested}}}");
+        let by_serde = serde_json::from_str::<Value>(&text);
+        match load("m.json", text.as_bytes()) {
+            Ok(loaded) => {
+                assert!(by_serde.is_ok(), "depth {depth}");
+                assert_eq!(loaded.document(), &by_serde.unwrap());
+            }
+            Err(error) => {
+                let serde_error = by_serde.expect_err("serde_json reads it");
+                assert!(
+                    error.to_string().contains(&serde_error.to_string()),
+                    "depth {depth}: {error}"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,434 @@
+//! Reading a signed unified manifest without a `serde_json::Value` of the whole document.
+//!
+//! A client reads a 1,000-recipe manifest (about a megabyte) at every run, so this path is
+//! built for speed: the top-level members are sliced out of the text as they are
+//! (`RawValue`), each member is read once into a borrowed tree for the canonical form (see
+//! [`Node`]), and the embedded documents go to the core parsers as slices of the text. The
+//! canonical bytes are hashed once, for the replay check and for the signature. A locator is
+//! only used to position diagnostics, and a `serde_json::Value` of the document is only
+//! built when someone asks for it ([`Loaded::document`]).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use flightdeck_core::diagnostic::{Diagnostic, FieldPath, JsonLocator, PathSegment, Position};
+use flightdeck_core::model::{Parsed, manifest_v1, normandy};
+use serde::de::{Deserializer as _, MapAccess, Visitor};
+use serde_json::Value;
+use serde_json::value::RawValue;
+use sha2::{Digest as _, Sha256};
+
+use super::load::{errors_first, inexact_number_error, sorted, usable};
+use super::{
+    ContentHash, FORMAT, Loaded, MAX_SERIAL, ManifestError, ManifestSignature, ManifestSource,
+    UnifiedManifest, VERSION,
+};
+use crate::canonical::{self, KeySeed, Node};
+use crate::signature;
+
+/// The members a unified manifest defines; others are kept (they are signed) with a warning.
+const UNIFIED_KEYS: [&str; 7] = [
+    "format",
+    "version",
+    "serial",
+    "publishedAt",
+    "normandy",
+    "experiments",
+    "signature",
+];
+
+/// serde_json refuses a document with more than this many nested arrays and objects; the
+/// members are read on their own, so they get the same limit minus the top-level object (a
+/// document this path accepts is one `serde_json` reads too, see [`Loaded::document`]).
+const MEMBER_DEPTH: usize = 126;
+
+/// A top-level member: its key, its text, and its value read for the canonical form.
+struct Member<'a> {
+    key: Cow<'a, str>,
+    raw: &'a RawValue,
+    node: Node<'a>,
+}
+
+impl Member<'_> {
+    /// The byte offset of the value in `text` (the raw value is a slice of it).
+    fn offset(&self, text: &str) -> usize {
+        (self.raw.get().as_ptr() as usize).saturating_sub(text.as_ptr() as usize)
+    }
+}
+
+/// Reads `text` as a unified manifest when it is one: a JSON object whose `format` (the last
+/// one, as `serde_json` reads duplicates) is the string [`FORMAT`]. `None` when it is not,
+/// and when it cannot be read this way; [`super::load`] then reads it as a `serde_json::Value`
+/// and reports what is wrong.
+pub(super) fn read(name: &str, text: &str) -> Option<Result<Loaded, ManifestError>> {
+    let raw_members = top_members(text)?;
+    let (_, format) = raw_members.iter().rev().find(|(key, _)| key == "format")?;
+    if Node::parse(format.get(), 0).ok()?.node.as_str() != Some(FORMAT) {
+        return None;
+    }
+    let mut exact = true;
+    let mut members = Vec::with_capacity(raw_members.len());
+    for (key, raw) in raw_members {
+        let parsed = Node::parse(raw.get(), MEMBER_DEPTH).ok()?;
+        exact &= parsed.exact;
+        members.push(Member {
+            key,
+            raw,
+            node: parsed.node,
+        });
+    }
+    if !exact {
+        // Rare: the document is read again to name the number's place.
+        let document: Value = serde_json::from_str(text).ok()?;
+        return Some(Err(inexact_number_error(name, text, &document)?));
+    }
+    Some(read_members(name, text, members))
+}
+
+/// The members of the JSON object `text`, in text order; `None` when `text` is not one.
+fn top_members(text: &str) -> Option<Vec<(Cow<'_, str>, &RawValue)>> {
+    struct TopVisitor;
+
+    impl<'de> Visitor<'de> for TopVisitor {
+        type Value = Vec<(Cow<'de, str>, &'de RawValue)>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut members = Vec::new();
+            while let Some(key) = map.next_key_seed(KeySeed)? {
+                members.push((key, map.next_value::<&'de RawValue>()?));
+            }
+            Ok(members)
+        }
+    }
+
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let members = deserializer.deserialize_map(TopVisitor).ok()?;
+    deserializer.end().ok()?;
+    Some(members)
+}
+
+/// Checks the members of a unified manifest, hashes its canonical form, and parses the
+/// embedded documents with the core parsers.
+fn read_members(
+    name: &str,
+    text: &str,
+    mut members: Vec<Member<'_>>,
+) -> Result<Loaded, ManifestError> {
+    let mut locator = JsonLocator::for_valid_json(text);
+    let mut diagnostics = Vec::new();
+    let root = FieldPath::root();
+
+    // A duplicate would let the text hold one `normandy` while the signature, which covers
+    // the last of them, holds another: refused outright (the signer never writes one).
+    let mut by_key: Vec<usize> = (0..members.len()).collect();
+    by_key.sort_by(|&a, &b| {
+        let key = |index: usize| members.get(index).map_or("", |m| m.key.as_ref());
+        canonical::compare_utf16(key(a), key(b))
+    });
+    for pair in by_key.windows(2) {
+        if let [first, second] = *pair
+            && let (Some(a), Some(b)) = (members.get(first), members.get(second))
+            && a.key == b.key
+        {
+            let path = root.key(&b.key);
+            let position = locator.position_of_offset(b.offset(text));
+            diagnostics.push(Diagnostic::error(
+                name,
+                position,
+                path,
+                format!(
+                    "`{}` appears more than once; a manifest names each member once",
+                    b.key
+                ),
+            ));
+        }
+    }
+    let member = |key: &str| members.iter().rev().find(|m| m.key == key);
+    let mut error = |locator: &mut JsonLocator, path: FieldPath, message: String| {
+        let position = locator.locate(&path);
+        diagnostics.push(Diagnostic::error(name, position, path, message));
+    };
+
+    match member("version") {
+        Some(version) if version.node.as_u64() == Some(VERSION) => {}
+        Some(version) => error(
+            &mut locator,
+            root.key("version"),
+            format!(
+                "unsupported manifest version {}; this client reads version {VERSION}",
+                shown(version.raw)
+            ),
+        ),
+        None => error(
+            &mut locator,
+            root.clone(),
+            format!("missing `version` (it must be {VERSION})"),
+        ),
+    }
+    let serial = match member("serial") {
+        Some(serial) => match serial.node.as_u64() {
+            Some(serial) if serial <= MAX_SERIAL => Some(serial),
+            _ => {
+                error(
+                    &mut locator,
+                    root.key("serial"),
+                    format!("`serial` must be an integer from 0 to {MAX_SERIAL}"),
+                );
+                None
+            }
+        },
+        None => {
+            error(&mut locator, root.clone(), "missing `serial`".to_owned());
+            None
+        }
+    };
+    let published_at = match member("publishedAt").map(|m| &m.node) {
+        Some(Node::String(time)) => match time.parse::<jiff::Timestamp>() {
+            Ok(time) => Some(time),
+            Err(parse_error) => {
+                error(
+                    &mut locator,
+                    root.key("publishedAt"),
+                    format!("`publishedAt` is not an RFC 3339 time: {parse_error}"),
+                );
+                None
+            }
+        },
+        Some(_) => {
+            error(
+                &mut locator,
+                root.key("publishedAt"),
+                "`publishedAt` must be an RFC 3339 time string".to_owned(),
+            );
+            None
+        }
+        None => {
+            error(
+                &mut locator,
+                root.clone(),
+                "missing `publishedAt`".to_owned(),
+            );
+            None
+        }
+    };
+    let signature = match member("signature") {
+        None => None,
+        Some(value) => match read_signature(&value.node) {
+            Ok(signature) => Some(signature),
+            Err((key, message)) => {
+                let path = match key {
+                    Some(key) => root.key("signature").key(key),
+                    None => root.key("signature"),
+                };
+                error(&mut locator, path, message);
+                None
+            }
+        },
+    };
+    match member("normandy").map(|m| &m.node) {
+        None => {}
+        Some(Node::Array(records)) => {
+            for (index, record) in records.iter().enumerate() {
+                if !matches!(record.get("recipe"), Some(Node::Object(_))) {
+                    error(
+                        &mut locator,
+                        root.key("normandy").index(index),
+                        "a record must be an object `{\"recipe\": {...}, \"signature\": {...}}`"
+                            .to_owned(),
+                    );
+                }
+            }
+        }
+        Some(_) => error(
+            &mut locator,
+            root.key("normandy"),
+            "`normandy` must be an array of `{recipe, signature}` records".to_owned(),
+        ),
+    }
+    if let Some(experiments) = member("experiments")
+        && !matches!(experiments.node, Node::Object(_))
+    {
+        error(
+            &mut locator,
+            root.key("experiments"),
+            "`experiments` must be an Experiments Manifest v1 object".to_owned(),
+        );
+    }
+    for unknown in members
+        .iter()
+        .filter(|m| !UNIFIED_KEYS.contains(&m.key.as_ref()))
+    {
+        let position = locator.position_of_offset(unknown.offset(text));
+        diagnostics.push(Diagnostic::warning(
+            name,
+            position,
+            root.key(&unknown.key),
+            "unknown member (kept, and covered by the signature)".to_owned(),
+        ));
+    }
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        return Err(ManifestError {
+            diagnostics: errors_first(sorted(diagnostics)),
+        });
+    }
+    let (Some(serial), Some(published_at)) = (serial, published_at) else {
+        // Both were checked above; a missing one is an error and returned early.
+        return Err(ManifestError { diagnostics });
+    };
+
+    // What the whole-document signature covers, hashed once for the replay check and for
+    // the signature; the members are not needed after this.
+    members.sort_by(|a, b| canonical::compare_utf16(&a.key, &b.key));
+    let mut bytes = String::with_capacity(text.len());
+    bytes.push('{');
+    let mut first = true;
+    for member in members.iter().filter(|m| m.key != "signature") {
+        if !first {
+            bytes.push(',');
+        }
+        first = false;
+        canonical::write_string(&mut bytes, &member.key);
+        bytes.push(':');
+        member.node.write(&mut bytes);
+    }
+    bytes.push('}');
+    let content_sha256 = ContentHash(Sha256::digest(bytes.as_bytes()).into());
+    let signed_digest = signature::content_digest(bytes.as_bytes());
+    drop(bytes);
+    let embedded = |key: &str| {
+        members
+            .iter()
+            .find(|m| m.key == key)
+            .map(|m| (m.offset(text), m.raw.get()))
+    };
+    let normandy_text = embedded("normandy");
+    let experiments_text = embedded("experiments");
+    drop(members);
+
+    let normandy = match normandy_text {
+        Some((offset, member)) => {
+            let parsed = parse_member(
+                name,
+                member,
+                &mut locator,
+                offset,
+                "normandy",
+                normandy::parse,
+            );
+            let (set, found) = usable(parsed)?;
+            diagnostics.extend(found);
+            set
+        }
+        None => normandy::RecipeSet {
+            recipes: Vec::new(),
+            container: normandy::Container::Array,
+        },
+    };
+    let experiments = match experiments_text {
+        Some((offset, member)) => {
+            let parsed = parse_member(
+                name,
+                member,
+                &mut locator,
+                offset,
+                "experiments",
+                manifest_v1::parse,
+            );
+            let (mut manifest, found) = usable(parsed)?;
+            diagnostics.extend(found);
+            if !manifest.rejected.is_empty() {
+                let base = locator.position_of_offset(offset);
+                for rejected in &mut manifest.rejected {
+                    rejected.position = shift(base, rejected.position);
+                }
+            }
+            Some(manifest)
+        }
+        None => None,
+    };
+    Ok(Loaded {
+        name: name.to_owned(),
+        source: ManifestSource::Unified(UnifiedManifest {
+            serial,
+            published_at,
+            normandy,
+            experiments,
+            signature,
+        }),
+        diagnostics: sorted(diagnostics),
+        document: std::sync::OnceLock::new(),
+        text: Some(text.into()),
+        content_sha256,
+        signed_digest: Some(signed_digest),
+    })
+}
+
+/// A small member as `serde_json` shows it (for messages).
+fn shown(raw: &RawValue) -> String {
+    serde_json::from_str::<Value>(raw.get())
+        .map_or_else(|_| raw.get().to_owned(), |v| v.to_string())
+}
+
+/// Reads the top-level `signature` object; on error, the member at fault and why.
+fn read_signature(value: &Node<'_>) -> Result<ManifestSignature, (Option<&'static str>, String)> {
+    if !matches!(value, Node::Object(_)) {
+        return Err((
+            None,
+            "`signature` must be an object {signature, keyId, alg}".to_owned(),
+        ));
+    }
+    let text = |key: &'static str| match value.get(key) {
+        None | Some(Node::Null) => Ok(None),
+        Some(Node::String(text)) => Ok(Some(text.to_string())),
+        Some(_) => Err((Some(key), format!("`{key}` must be a string"))),
+    };
+    let signature = text("signature")?.ok_or((None, "missing `signature`".to_owned()))?;
+    Ok(ManifestSignature {
+        signature,
+        key_id: text("keyId")?,
+        alg: text("alg")?.unwrap_or_else(|| crate::signature::ALGORITHM.to_owned()),
+    })
+}
+
+/// Parses the top-level member `key` (the text `member`, at `offset` of the document) with a
+/// core parser, and moves the diagnostics back into the whole document (positions and field
+/// paths).
+fn parse_member<T>(
+    name: &str,
+    member: &str,
+    locator: &mut JsonLocator,
+    offset: usize,
+    key: &str,
+    parse: impl FnOnce(&str, &str) -> Parsed<T>,
+) -> Parsed<T> {
+    let mut parsed = parse(name, member);
+    if !parsed.diagnostics.is_empty() {
+        let base = locator.position_of_offset(offset);
+        for diagnostic in &mut parsed.diagnostics {
+            diagnostic.position = shift(base, diagnostic.position);
+            let mut path = vec![PathSegment::Key(key.to_owned())];
+            path.append(&mut diagnostic.path.0);
+            diagnostic.path = FieldPath(path);
+        }
+    }
+    parsed
+}
+
+/// `position` in a text that starts at `base` of the document, as a position in the document.
+fn shift(base: Position, position: Position) -> Position {
+    if position.line <= 1 {
+        Position {
+            line: base.line,
+            column: base.column + position.column.saturating_sub(1),
+        }
+    } else {
+        Position {
+            line: base.line + position.line - 1,
+            column: position.column,
+        }
+    }
+}
