@@ -28,7 +28,7 @@
 //! because two such integers that round to the same double would have the same signature.
 
 use std::borrow::Cow;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::cmp::Ordering;
 use std::fmt;
 
@@ -567,6 +567,263 @@ impl<'de> Visitor<'de> for KeySeed {
     }
 }
 
+/// What a JSON value is, as far as a manifest's checks care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// An object.
+    Object,
+    /// An array.
+    Array,
+    /// Anything else.
+    Other,
+}
+
+/// The canonical form of one JSON value, with what was learnt while reading it.
+#[derive(Debug)]
+pub(crate) struct Canonical {
+    /// The canonical text.
+    pub(crate) text: String,
+    /// Whether every number is exact (see [`first_inexact_number`]).
+    pub(crate) exact: bool,
+    /// What the value is.
+    pub(crate) shape: Shape,
+    /// With `records`: the indexes of the elements that are not `{"recipe": {...}, ...}`
+    /// objects (a signed record).
+    pub(crate) bad_records: Vec<usize>,
+}
+
+/// The canonical form of the JSON value `text` (whitespace around it allowed), read with
+/// serde_json's grammar and at most `max_depth` nested arrays and objects. With `records`,
+/// the elements of an array are checked to be signed records (see
+/// [`Canonical::bad_records`]).
+///
+/// When every object in the text already lists its keys in canonical order (as
+/// `flightdeck sign` writes them), the form is written while the text is read, with no tree
+/// and no sorting. Otherwise the value is read into a [`Node`] tree and written from it.
+pub(crate) fn canonicalize(
+    text: &str,
+    max_depth: usize,
+    records: bool,
+) -> Result<Canonical, serde_json::Error> {
+    if let Some(streamed) = stream(text, max_depth, records)? {
+        return Ok(streamed);
+    }
+    let parsed = Node::parse(text, max_depth)?;
+    let (shape, bad_records) = match &parsed.node {
+        Node::Object(_) => (Shape::Object, Vec::new()),
+        Node::Array(items) if records => {
+            let bad = items
+                .iter()
+                .enumerate()
+                .filter(|(_, record)| !matches!(record.get("recipe"), Some(Node::Object(_))))
+                .map(|(index, _)| index)
+                .collect();
+            (Shape::Array, bad)
+        }
+        Node::Array(_) => (Shape::Array, Vec::new()),
+        _ => (Shape::Other, Vec::new()),
+    };
+    let mut out = String::with_capacity(text.len());
+    parsed.node.write(&mut out);
+    Ok(Canonical {
+        text: out,
+        exact: parsed.exact,
+        shape,
+        bad_records,
+    })
+}
+
+/// [`canonicalize`] while reading; `None` when an object's keys are not in canonical order.
+fn stream(
+    text: &str,
+    max_depth: usize,
+    records: bool,
+) -> Result<Option<Canonical>, serde_json::Error> {
+    let mut out = String::with_capacity(text.len());
+    let cx = StreamContext {
+        sorted: Cell::new(true),
+        exact: Cell::new(true),
+        bad_records: RefCell::new(Vec::new()),
+    };
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let seed = StreamSeed {
+        cx: &cx,
+        out: &mut out,
+        depth_left: max_depth,
+        role: if records { Role::Records } else { Role::Value },
+    };
+    let shape = seed.deserialize(&mut deserializer)?;
+    deserializer.end()?;
+    Ok(cx.sorted.get().then(|| Canonical {
+        text: out,
+        exact: cx.exact.get(),
+        shape,
+        bad_records: cx.bad_records.into_inner(),
+    }))
+}
+
+/// What a streaming read ([`canonicalize`]) found out, shared by every level of it.
+struct StreamContext {
+    /// No object so far had a key out of canonical order (or a repeated key).
+    sorted: Cell<bool>,
+    exact: Cell<bool>,
+    bad_records: RefCell<Vec<usize>>,
+}
+
+/// What a value being streamed is to the manifest checks.
+#[derive(Debug, Clone, Copy)]
+enum Role {
+    /// Any value.
+    Value,
+    /// An array of signed records.
+    Records,
+    /// The record with this index.
+    Record(usize),
+}
+
+/// Writes the canonical form of one value while it is read; returns its [`Shape`].
+struct StreamSeed<'c, 'o> {
+    cx: &'c StreamContext,
+    out: &'o mut String,
+    depth_left: usize,
+    role: Role,
+}
+
+impl StreamSeed<'_, '_> {
+    /// How many levels the items of an array or object may still nest.
+    fn inner_depth<E: de::Error>(&self) -> Result<usize, E> {
+        self.depth_left
+            .checked_sub(1)
+            .ok_or_else(|| E::custom("recursion limit exceeded"))
+    }
+
+    fn number(self, number: &Number) -> Shape {
+        if !is_exact_double(number) {
+            self.cx.exact.set(false);
+        }
+        write_number(self.out, number);
+        Shape::Other
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for StreamSeed<'_, '_> {
+    type Value = Shape;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Shape, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StreamSeed<'_, '_> {
+    type Value = Shape;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_unit<E>(self) -> Result<Shape, E> {
+        self.out.push_str("null");
+        Ok(Shape::Other)
+    }
+
+    fn visit_bool<E>(self, value: bool) -> Result<Shape, E> {
+        self.out.push_str(if value { "true" } else { "false" });
+        Ok(Shape::Other)
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<Shape, E> {
+        Ok(self.number(&Number::from(value)))
+    }
+
+    fn visit_i64<E>(self, value: i64) -> Result<Shape, E> {
+        Ok(self.number(&Number::from(value)))
+    }
+
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<Shape, E> {
+        let number =
+            Number::from_f64(value).ok_or_else(|| E::custom("a number that is not finite"))?;
+        Ok(self.number(&number))
+    }
+
+    fn visit_str<E>(self, value: &str) -> Result<Shape, E> {
+        write_string(self.out, value);
+        Ok(Shape::Other)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Shape, A::Error> {
+        let depth_left = self.inner_depth()?;
+        self.out.push('[');
+        let mut index = 0;
+        loop {
+            if index > 0 {
+                self.out.push(',');
+            }
+            let role = match self.role {
+                Role::Records => Role::Record(index),
+                Role::Value | Role::Record(_) => Role::Value,
+            };
+            let seed = StreamSeed {
+                cx: self.cx,
+                out: &mut *self.out,
+                depth_left,
+                role,
+            };
+            match seq.next_element_seed(seed)? {
+                Some(shape) => {
+                    if matches!(role, Role::Record(_)) && shape != Shape::Object {
+                        self.cx.bad_records.borrow_mut().push(index);
+                    }
+                }
+                None => {
+                    if index > 0 {
+                        // The comma pushed for an element that was not there.
+                        self.out.pop();
+                    }
+                    break;
+                }
+            }
+            index += 1;
+        }
+        self.out.push(']');
+        Ok(Shape::Array)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Shape, A::Error> {
+        let depth_left = self.inner_depth()?;
+        self.out.push('{');
+        let mut previous: Option<Cow<'de, str>> = None;
+        let mut has_recipe = false;
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            if let Some(previous) = &previous {
+                if compare_utf16(previous, &key) != Ordering::Less {
+                    self.cx.sorted.set(false);
+                }
+                self.out.push(',');
+            }
+            write_string(self.out, &key);
+            self.out.push(':');
+            let seed = StreamSeed {
+                cx: self.cx,
+                out: &mut *self.out,
+                depth_left,
+                role: Role::Value,
+            };
+            let shape = map.next_value_seed(seed)?;
+            if key == "recipe" {
+                has_recipe = shape == Shape::Object;
+            }
+            previous = Some(key);
+        }
+        self.out.push('}');
+        if let Role::Record(index) = self.role
+            && !has_recipe
+        {
+            self.cx.bad_records.borrow_mut().push(index);
+        }
+        Ok(Shape::Object)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -733,6 +990,73 @@ mod tests {
         assert_eq!(node_canonical("[-0, 5.0, 1e21]"), "[-0,5,1e+21]");
     }
 
+    /// `value` with every object's keys in canonical order.
+    fn in_canonical_order(value: &Value) -> Value {
+        match value {
+            Value::Array(items) => Value::Array(items.iter().map(in_canonical_order).collect()),
+            Value::Object(map) => {
+                let mut members: Vec<(&String, &Value)> = map.iter().collect();
+                members.sort_by(|(a, _), (b, _)| compare_utf16(a, b));
+                Value::Object(
+                    members
+                        .into_iter()
+                        .map(|(key, item)| (key.clone(), in_canonical_order(item)))
+                        .collect(),
+                )
+            }
+            other => other.clone(),
+        }
+    }
+
+    /// `value` with every object's keys in reverse order.
+    fn reversed(value: &Value) -> Value {
+        match value {
+            Value::Array(items) => Value::Array(items.iter().map(reversed).collect()),
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .rev()
+                    .map(|(key, item)| (key.clone(), reversed(item)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+
+    #[test]
+    fn streaming_gives_up_on_keys_out_of_order_and_repeated_keys() {
+        assert!(
+            stream(r#"{"a": 1, "b": {"c": 2, "d": 3}}"#, 10, false)
+                .unwrap()
+                .is_some()
+        );
+        assert!(stream(r#"{"b": 1, "a": 2}"#, 10, false).unwrap().is_none());
+        assert!(
+            stream(r#"[{"a": {"d": 1, "c": 2}}]"#, 10, false)
+                .unwrap()
+                .is_none()
+        );
+        assert!(stream(r#"{"a": 1, "a": 2}"#, 10, false).unwrap().is_none());
+        // UTF-16 order, not byte order.
+        assert!(
+            stream("{\"\u{1f600}\": 1, \"\u{ff21}\": 2}", 10, false)
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            stream("{\"\u{ff21}\": 1, \"\u{1f600}\": 2}", 10, false)
+                .unwrap()
+                .is_none()
+        );
+        let repeated = canonicalize(r#"{"a": 1, "a": [2]}"#, 10, false).unwrap();
+        assert_eq!(repeated.text, r#"{"a":[2]}"#);
+        assert!(stream("[[1]]", 1, false).is_err());
+        assert!(canonicalize("[[1]]", 1, false).is_err());
+        assert!(!canonicalize("[9007199254740993]", 2, false).unwrap().exact);
+        assert_eq!(canonicalize("[]", 2, false).unwrap().text, "[]");
+        assert_eq!(canonicalize(" {} ", 2, false).unwrap().shape, Shape::Object);
+        assert_eq!(canonicalize("[1,2]", 2, false).unwrap().text, "[1,2]");
+    }
+
     mod properties {
         use super::*;
         use proptest::prelude::*;
@@ -781,6 +1105,51 @@ mod tests {
                 if serde_json::from_str::<Value>(&escaped).is_ok_and(|v| v == value) {
                     prop_assert_eq!(&node_canonical(&escaped), &expected);
                 }
+            }
+
+            /// The streaming writer takes text whose keys are in canonical order, and writes
+            /// what the tree writer writes; other text goes to the tree writer.
+            #[test]
+            fn streaming_and_tree_writers_agree(value in json_value()) {
+                let expected = to_string(&value);
+                let sorted = serde_json::to_string_pretty(&in_canonical_order(&value)).unwrap();
+                let streamed = stream(&sorted, 127, false).unwrap().expect("keys in order");
+                prop_assert_eq!(&streamed.text, &expected);
+                let any_order = serde_json::to_string(&reversed(&value)).unwrap();
+                let canonical = canonicalize(&any_order, 127, false).unwrap();
+                prop_assert_eq!(&canonical.text, &expected);
+                prop_assert_eq!(canonical.shape, streamed.shape);
+            }
+
+            #[test]
+            fn records_are_checked_alike_on_both_paths(
+                records in prop::collection::vec(
+                    prop_oneof![
+                        Just(json!({"recipe": {"id": 1}, "signature": {}})),
+                        Just(json!({"recipe": {}})),
+                        Just(json!({"recipe": []})),
+                        Just(json!({"signature": {}})),
+                        Just(json!([{"recipe": {}}])),
+                        Just(json!("recipe")),
+                        Just(json!({"a": 1, "recipe": null})),
+                    ],
+                    0..8,
+                )
+            ) {
+                let value = Value::Array(records.clone());
+                let expected: Vec<usize> = records
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, record)| !record.get("recipe").is_some_and(Value::is_object))
+                    .map(|(index, _)| index)
+                    .collect();
+                let sorted = serde_json::to_string(&in_canonical_order(&value)).unwrap();
+                let streamed = stream(&sorted, 127, true).unwrap().expect("keys in order");
+                prop_assert_eq!(&streamed.bad_records, &expected);
+                let tree = canonicalize(&serde_json::to_string(&reversed(&value)).unwrap(), 127, true)
+                    .unwrap();
+                prop_assert_eq!(&tree.bad_records, &expected);
+                prop_assert_eq!(&tree.text, &streamed.text);
             }
 
             #[test]

@@ -84,10 +84,38 @@ impl fmt::Display for KeyId {
 /// Computing it once lets a caller that must hash anyway (a manifest hashed while it is read)
 /// verify without walking the data again ([`TrustedKeys::verify_digest_with`]).
 pub fn content_digest(data: &[u8]) -> [u8; 48] {
-    let mut hasher = Sha384::new();
-    hasher.update(CONTENT_SIGNATURE_PREFIX);
+    let mut hasher = ContentDigest::new();
     hasher.update(data);
-    hasher.finalize().into()
+    hasher.finalize()
+}
+
+/// [`content_digest`] of data given in pieces.
+#[derive(Debug, Clone)]
+pub struct ContentDigest(Sha384);
+
+impl ContentDigest {
+    /// The digest of nothing yet (the prefix is already in).
+    pub fn new() -> ContentDigest {
+        let mut hasher = Sha384::new();
+        hasher.update(CONTENT_SIGNATURE_PREFIX);
+        ContentDigest(hasher)
+    }
+
+    /// Adds the next piece of the data.
+    pub fn update(&mut self, data: &[u8]) {
+        self.0.update(data);
+    }
+
+    /// The digest of the data given so far.
+    pub fn finalize(self) -> [u8; 48] {
+        self.0.finalize().into()
+    }
+}
+
+impl Default for ContentDigest {
+    fn default() -> ContentDigest {
+        ContentDigest::new()
+    }
 }
 
 /// Lowercase hex of `bytes` (sha2 0.11 digests no longer format with `{:x}`).

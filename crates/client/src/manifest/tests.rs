@@ -137,3 +137,65 @@ fn nesting_is_limited_as_serde_json_limits_it() {
         }
     }
 }
+
+/// The signer writes the records with every object's keys in canonical order, so that
+/// clients take the streaming path of the canonical writer for them.
+#[test]
+fn signed_manifests_list_nested_keys_in_canonical_order() {
+    fn keys_sorted(value: &Value) -> bool {
+        match value {
+            Value::Array(items) => items.iter().all(keys_sorted),
+            Value::Object(map) => {
+                let keys: Vec<&String> = map.keys().collect();
+                keys.windows(2)
+                    .all(|pair| crate::canonical::compare_utf16(pair[0], pair[1]).is_lt())
+                    && map.values().all(keys_sorted)
+            }
+            _ => true,
+        }
+    }
+    let key = crate::signature::SigningKey::from_pem(
+        "bench-signing-key.pem",
+        include_str!("../../benches/data/bench-signing-key.pem"),
+    )
+    .unwrap();
+    let recipes = load(
+        "r.json",
+        br#"[{"id": 5, "name": "n", "revision_id": "9", "action": "preference-rollback",
+              "arguments": {"rolloutSlug": "s"}, "filter_expression": "true",
+              "capabilities": ["action.preference-rollback"]}]"#,
+    )
+    .unwrap();
+    let experiments = load(
+        "e.json",
+        br#"{"version": 1, "experiments": [{"xpiURL": "https://e/x.xpi", "id": "x",
+              "xpiHash": "sha1:cb1eb32b89d86d78b7326f416cf404548c5e0099", "sample": 0.25}]}"#,
+    )
+    .unwrap();
+    let published = "2026-11-21T10:00:00Z".parse().unwrap();
+    let signed = sign_manifest(&[&recipes, &experiments], &key, 3, published).unwrap();
+    let Value::Object(map) = &signed else {
+        panic!("{signed}")
+    };
+    let top: Vec<&str> = map.keys().map(String::as_str).collect();
+    assert_eq!(
+        top,
+        [
+            "format",
+            "version",
+            "serial",
+            "publishedAt",
+            "normandy",
+            "experiments",
+            "signature"
+        ]
+    );
+    assert!(keys_sorted(&map["normandy"]), "{signed:#}");
+    // And it reads back, verified, with the same content hash as its Value gives.
+    let text = serde_json::to_string_pretty(&signed).unwrap();
+    let loaded = load("m.json", text.as_bytes()).unwrap();
+    let mut trusted = crate::signature::TrustedKeys::new();
+    trusted.insert(key.public_key().clone());
+    let verified = verify(loaded, &trusted, None, &VerifyPolicy::default()).unwrap();
+    assert!(verified.bad_recipes().is_empty());
+}

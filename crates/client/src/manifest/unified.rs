@@ -2,11 +2,11 @@
 //!
 //! A client reads a 1,000-recipe manifest (about a megabyte) at every run, so this path is
 //! built for speed: the top-level members are sliced out of the text as they are
-//! (`RawValue`), each member is read once into a borrowed tree for the canonical form (see
-//! [`Node`]), and the embedded documents go to the core parsers as slices of the text. The
-//! canonical bytes are hashed once, for the replay check and for the signature. A locator is
-//! only used to position diagnostics, and a `serde_json::Value` of the document is only
-//! built when someone asks for it ([`Loaded::document`]).
+//! (`RawValue`), each member's canonical form is written while it is read (see
+//! [`canonical::canonicalize`]), the pieces are hashed in canonical order for the replay
+//! check and for the signature, and the embedded documents go to the core parsers as slices
+//! of the text. A `serde_json::Value` of the document is only built when someone asks for it
+//! ([`Loaded::document`]).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -23,7 +23,7 @@ use super::{
     ContentHash, FORMAT, Loaded, MAX_SERIAL, ManifestError, ManifestSignature, ManifestSource,
     UnifiedManifest, VERSION,
 };
-use crate::canonical::{self, KeySeed, Node};
+use crate::canonical::{self, Canonical, KeySeed, Node, Shape};
 use crate::signature;
 
 /// The members a unified manifest defines; others are kept (they are signed) with a warning.
@@ -42,11 +42,20 @@ const UNIFIED_KEYS: [&str; 7] = [
 /// document this path accepts is one `serde_json` reads too, see [`Loaded::document`]).
 const MEMBER_DEPTH: usize = 126;
 
-/// A top-level member: its key, its text, and its value read for the canonical form.
+/// A top-level member: its key, its text, and its canonical form.
 struct Member<'a> {
     key: Cow<'a, str>,
     raw: &'a RawValue,
-    node: Node<'a>,
+    canonical: Canonical,
+}
+
+impl Member<'_> {
+    /// The value read as a tree, for the header members' checks (they are small).
+    fn node(&self) -> Option<Node<'_>> {
+        Node::parse(self.raw.get(), MEMBER_DEPTH)
+            .ok()
+            .map(|parsed| parsed.node)
+    }
 }
 
 impl Member<'_> {
@@ -69,12 +78,12 @@ pub(super) fn read(name: &str, text: &str) -> Option<Result<Loaded, ManifestErro
     let mut exact = true;
     let mut members = Vec::with_capacity(raw_members.len());
     for (key, raw) in raw_members {
-        let parsed = Node::parse(raw.get(), MEMBER_DEPTH).ok()?;
-        exact &= parsed.exact;
+        let canonical = canonical::canonicalize(raw.get(), MEMBER_DEPTH, key == "normandy").ok()?;
+        exact &= canonical.exact;
         members.push(Member {
             key,
             raw,
-            node: parsed.node,
+            canonical,
         });
     }
     if !exact {
@@ -154,7 +163,7 @@ fn read_members(
     };
 
     match member("version") {
-        Some(version) if version.node.as_u64() == Some(VERSION) => {}
+        Some(version) if version.node().and_then(|v| v.as_u64()) == Some(VERSION) => {}
         Some(version) => error(
             &mut locator,
             root.key("version"),
@@ -170,7 +179,7 @@ fn read_members(
         ),
     }
     let serial = match member("serial") {
-        Some(serial) => match serial.node.as_u64() {
+        Some(serial) => match serial.node().and_then(|v| v.as_u64()) {
             Some(serial) if serial <= MAX_SERIAL => Some(serial),
             _ => {
                 error(
@@ -186,8 +195,8 @@ fn read_members(
             None
         }
     };
-    let published_at = match member("publishedAt").map(|m| &m.node) {
-        Some(Node::String(time)) => match time.parse::<jiff::Timestamp>() {
+    let published_at = match member("publishedAt").map(Member::node) {
+        Some(Some(Node::String(time))) => match time.parse::<jiff::Timestamp>() {
             Ok(time) => Some(time),
             Err(parse_error) => {
                 error(
@@ -217,7 +226,7 @@ fn read_members(
     };
     let signature = match member("signature") {
         None => None,
-        Some(value) => match read_signature(&value.node) {
+        Some(value) => match read_signature(value.node().as_ref()) {
             Ok(signature) => Some(signature),
             Err((key, message)) => {
                 let path = match key {
@@ -229,18 +238,20 @@ fn read_members(
             }
         },
     };
-    match member("normandy").map(|m| &m.node) {
+    match member("normandy").map(|m| &m.canonical) {
         None => {}
-        Some(Node::Array(records)) => {
-            for (index, record) in records.iter().enumerate() {
-                if !matches!(record.get("recipe"), Some(Node::Object(_))) {
-                    error(
-                        &mut locator,
-                        root.key("normandy").index(index),
-                        "a record must be an object `{\"recipe\": {...}, \"signature\": {...}}`"
-                            .to_owned(),
-                    );
-                }
+        Some(Canonical {
+            shape: Shape::Array,
+            bad_records,
+            ..
+        }) => {
+            for &index in bad_records {
+                error(
+                    &mut locator,
+                    root.key("normandy").index(index),
+                    "a record must be an object `{\"recipe\": {...}, \"signature\": {...}}`"
+                        .to_owned(),
+                );
             }
         }
         Some(_) => error(
@@ -250,7 +261,7 @@ fn read_members(
         ),
     }
     if let Some(experiments) = member("experiments")
-        && !matches!(experiments.node, Node::Object(_))
+        && experiments.canonical.shape != Shape::Object
     {
         error(
             &mut locator,
@@ -281,24 +292,28 @@ fn read_members(
     };
 
     // What the whole-document signature covers, hashed once for the replay check and for
-    // the signature; the members are not needed after this.
+    // the signature: the members' canonical forms in key order, without `signature`.
     members.sort_by(|a, b| canonical::compare_utf16(&a.key, &b.key));
-    let mut bytes = String::with_capacity(text.len());
-    bytes.push('{');
+    let mut sha256 = Sha256::new();
+    let mut sha384 = signature::ContentDigest::new();
+    let mut update = |piece: &str| {
+        sha256.update(piece.as_bytes());
+        sha384.update(piece.as_bytes());
+    };
+    let mut key = String::new();
     let mut first = true;
     for member in members.iter().filter(|m| m.key != "signature") {
-        if !first {
-            bytes.push(',');
-        }
+        key.clear();
+        key.push(if first { '{' } else { ',' });
         first = false;
-        canonical::write_string(&mut bytes, &member.key);
-        bytes.push(':');
-        member.node.write(&mut bytes);
+        canonical::write_string(&mut key, &member.key);
+        key.push(':');
+        update(&key);
+        update(&member.canonical.text);
     }
-    bytes.push('}');
-    let content_sha256 = ContentHash(Sha256::digest(bytes.as_bytes()).into());
-    let signed_digest = signature::content_digest(bytes.as_bytes());
-    drop(bytes);
+    update(if first { "{}" } else { "}" });
+    let content_sha256 = ContentHash(sha256.finalize().into());
+    let signed_digest = sha384.finalize();
     let embedded = |key: &str| {
         members
             .iter()
@@ -374,13 +389,15 @@ fn shown(raw: &RawValue) -> String {
 }
 
 /// Reads the top-level `signature` object; on error, the member at fault and why.
-fn read_signature(value: &Node<'_>) -> Result<ManifestSignature, (Option<&'static str>, String)> {
-    if !matches!(value, Node::Object(_)) {
+fn read_signature(
+    value: Option<&Node<'_>>,
+) -> Result<ManifestSignature, (Option<&'static str>, String)> {
+    let Some(value @ Node::Object(_)) = value else {
         return Err((
             None,
             "`signature` must be an object {signature, keyId, alg}".to_owned(),
         ));
-    }
+    };
     let text = |key: &'static str| match value.get(key) {
         None | Some(Node::Null) => Ok(None),
         Some(Node::String(text)) => Ok(Some(text.to_string())),
