@@ -77,41 +77,54 @@ fn a_duplicate_top_level_member_is_refused() {
 }
 
 /// A unified manifest is read without a `serde_json::Value`: what it hashes and what
-/// `document()` gives must be what the `Value` path gives.
+/// `document()` gives must be what the `Value` path gives (for a small document, and for a
+/// large one, whose canonical form is made on a second thread).
 #[test]
 fn the_unified_reader_hashes_what_the_value_writer_writes() {
     use sha2::{Digest as _, Sha256};
-    let text = format!(
-        r#"{{ "zeta": {{"b": [1, 2.50, -0, "\u00e9\ud83d\ude00"], "a": null}}, {HEADER},
+    for padding in [0, 100_000] {
+        let text = format!(
+            r#"{{ "zeta": {{"b": [1, 2.50, -0, "\u00e9\ud83d\ude00"], "a": null}}, {HEADER},
             "experiments": {{"version": 1, "experiments": []}},
-            "normandy": [],
+            "normandy": [{{"recipe": {{"id": 1, "name": "{}", "revision_id": "1",
+                "action": "preference-rollback", "arguments": {{"rolloutSlug": "s"}},
+                "filter_expression": "true", "capabilities": []}}}}],
             "\u00e9t\u00e9": "esc\"aped\\",
-            "signature": {{"signature": "AAAA", "keyId": null}} }}"#
-    );
-    let loaded = load("m.json", text.as_bytes()).unwrap();
-    assert_eq!(loaded.source().format_name(), FORMAT);
-    let document: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(loaded.document(), &document);
-    let Value::Object(map) = &document else {
-        panic!()
-    };
-    let signed = crate::canonical::object_without(map, "signature");
-    assert_eq!(
-        loaded.content_sha256(),
-        &ContentHash(Sha256::digest(signed.as_bytes()).into())
-    );
-    assert_eq!(
-        loaded.signed_digest,
-        Some(crate::signature::content_digest(signed.as_bytes()))
-    );
-    // The unknown members are warned about, where their values start.
-    let shown: Vec<String> = loaded.diagnostics().iter().map(|d| d.to_string()).collect();
-    assert_eq!(shown.len(), 2, "{shown:?}");
-    assert!(shown[0].starts_with("m.json:1:11: warning: zeta: unknown member"));
-    assert!(
-        shown[1].starts_with("m.json:5:30: warning: \u{e9}t\u{e9}: unknown member"),
-        "{shown:?}"
-    );
+            "signature": {{"signature": "AAAA", "keyId": null}} }}"#,
+            "n".repeat(padding)
+        );
+        assert_eq!(text.len() > 64 * 1024, padding > 0);
+        let loaded = load("m.json", text.as_bytes()).unwrap();
+        assert_eq!(loaded.source().format_name(), FORMAT);
+        assert_eq!(loaded.source().recipes().unwrap().recipes.len(), 1);
+        let document: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(loaded.document(), &document);
+        let Value::Object(map) = &document else {
+            panic!()
+        };
+        let signed = crate::canonical::object_without(map, "signature");
+        assert_eq!(
+            loaded.content_sha256(),
+            &ContentHash(Sha256::digest(signed.as_bytes()).into())
+        );
+        assert_eq!(
+            loaded.signed_digest,
+            Some(crate::signature::content_digest(signed.as_bytes()))
+        );
+        // The unknown members are warned about where their values start, and the core's
+        // diagnostics point into the whole document.
+        let shown: Vec<String> = loaded.diagnostics().iter().map(|d| d.to_string()).collect();
+        assert_eq!(shown.len(), 3, "{shown:?}");
+        assert!(shown[0].starts_with("m.json:1:11: warning: zeta: unknown member"));
+        assert!(
+            shown[1].starts_with("m.json:4:26: warning: normandy[0].signature: "),
+            "{shown:?}"
+        );
+        assert!(
+            shown[2].starts_with("m.json:7:30: warning: \u{e9}t\u{e9}: unknown member"),
+            "{shown:?}"
+        );
+    }
 }
 
 /// The unified reader takes a document exactly when serde_json does, at its nesting limit

@@ -75,23 +75,159 @@ pub(super) fn read(name: &str, text: &str) -> Option<Result<Loaded, ManifestErro
     if Node::parse(format.get(), 0).ok()?.node.as_str() != Some(FORMAT) {
         return None;
     }
-    let mut exact = true;
-    let mut members = Vec::with_capacity(raw_members.len());
-    for (key, raw) in raw_members {
-        let canonical = canonical::canonicalize(raw.get(), MEMBER_DEPTH, key == "normandy").ok()?;
-        exact &= canonical.exact;
-        members.push(Member {
-            key,
-            raw,
-            canonical,
-        });
-    }
-    if !exact {
+    let mut locator = JsonLocator::for_valid_json(text);
+    // The canonical form and its hashes, and the core's parse of the embedded documents, are
+    // the two costly parts and do not depend on each other: a large manifest has them done
+    // side by side. Both always run to the end, so what is reported (and in which order)
+    // does not depend on which finishes first.
+    let (signed, embedded) = std::thread::scope(|scope| {
+        let helper = (text.len() >= PARALLEL_BYTES)
+            .then(|| {
+                std::thread::Builder::new()
+                    .name("flightdeck-canonical".to_owned())
+                    .spawn_scoped(scope, || signed_content(&raw_members))
+                    .ok()
+            })
+            .flatten();
+        let embedded = Embedded::parse(name, text, &raw_members, &mut locator);
+        let signed = match helper.map(|helper| helper.join()) {
+            Some(Ok(signed)) => signed,
+            // Not started (or, impossibly, failed): done here instead.
+            Some(Err(_)) | None => signed_content(&raw_members),
+        };
+        (signed, embedded)
+    });
+    let signed = signed.ok()?;
+    if !signed.exact {
         // Rare: the document is read again to name the number's place.
         let document: Value = serde_json::from_str(text).ok()?;
         return Some(Err(inexact_number_error(name, text, &document)?));
     }
-    Some(read_members(name, text, members))
+    let members = raw_members
+        .into_iter()
+        .zip(signed.canonical)
+        .map(|((key, raw), canonical)| Member {
+            key,
+            raw,
+            canonical,
+        })
+        .collect();
+    Some(read_members(
+        name,
+        text,
+        members,
+        &mut locator,
+        (signed.content_sha256, signed.digest),
+        embedded,
+    ))
+}
+
+/// Documents smaller than this are read on one thread (a thread costs more than it saves).
+const PARALLEL_BYTES: usize = 64 * 1024;
+
+/// The canonical forms of the members (in text order), and the hashes of what the
+/// whole-document signature covers.
+struct SignedContent {
+    canonical: Vec<Canonical>,
+    /// Whether every number is exact.
+    exact: bool,
+    content_sha256: ContentHash,
+    /// [`signature::content_digest`] of the signed bytes.
+    digest: [u8; 48],
+}
+
+/// The canonical form of each member, and the hashes of the members in key order without
+/// `signature` (with a repeated key the document is refused, and these hashes go unused).
+fn signed_content(
+    members: &[(Cow<'_, str>, &RawValue)],
+) -> Result<SignedContent, serde_json::Error> {
+    let canonical = members
+        .iter()
+        .map(|(key, raw)| canonical::canonicalize(raw.get(), MEMBER_DEPTH, key == "normandy"))
+        .collect::<Result<Vec<Canonical>, _>>()?;
+    let mut order: Vec<(&str, &Canonical)> = members
+        .iter()
+        .zip(&canonical)
+        .filter(|((key, _), _)| key != "signature")
+        .map(|((key, _), canonical)| (key.as_ref(), canonical))
+        .collect();
+    order.sort_by(|(a, _), (b, _)| canonical::compare_utf16(a, b));
+    let mut sha256 = Sha256::new();
+    let mut sha384 = signature::ContentDigest::new();
+    let mut update = |piece: &str| {
+        sha256.update(piece.as_bytes());
+        sha384.update(piece.as_bytes());
+    };
+    let mut prefix = String::new();
+    for (index, (key, value)) in order.iter().enumerate() {
+        prefix.clear();
+        prefix.push(if index == 0 { '{' } else { ',' });
+        canonical::write_string(&mut prefix, key);
+        prefix.push(':');
+        update(&prefix);
+        update(&value.text);
+    }
+    update(if order.is_empty() { "{}" } else { "}" });
+    Ok(SignedContent {
+        exact: canonical.iter().all(|c| c.exact),
+        canonical,
+        content_sha256: ContentHash(sha256.finalize().into()),
+        digest: sha384.finalize(),
+    })
+}
+
+/// The core parsers' reading of the `normandy` and `experiments` members (the last of each,
+/// as `serde_json` reads duplicates), moved into the whole document.
+struct Embedded {
+    normandy: Option<Parsed<normandy::RecipeSet>>,
+    experiments: Option<Parsed<manifest_v1::Manifest>>,
+}
+
+impl Embedded {
+    fn parse(
+        name: &str,
+        text: &str,
+        members: &[(Cow<'_, str>, &RawValue)],
+        locator: &mut JsonLocator,
+    ) -> Embedded {
+        let member = |key: &str| {
+            members
+                .iter()
+                .rev()
+                .find(|(k, _)| k == key)
+                .map(|(_, raw)| {
+                    let offset =
+                        (raw.get().as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
+                    (offset, raw.get())
+                })
+        };
+        let normandy = member("normandy").map(|(offset, member)| {
+            parse_member(name, member, locator, offset, "normandy", normandy::parse)
+        });
+        let experiments = member("experiments").map(|(offset, member)| {
+            let mut parsed = parse_member(
+                name,
+                member,
+                locator,
+                offset,
+                "experiments",
+                manifest_v1::parse,
+            );
+            if let Some(manifest) = &mut parsed.value
+                && !manifest.rejected.is_empty()
+            {
+                let base = locator.position_of_offset(offset);
+                for rejected in &mut manifest.rejected {
+                    rejected.position = shift(base, rejected.position);
+                }
+            }
+            parsed
+        });
+        Embedded {
+            normandy,
+            experiments,
+        }
+    }
 }
 
 /// The members of the JSON object `text`, in text order; `None` when `text` is not one.
@@ -120,14 +256,15 @@ fn top_members(text: &str) -> Option<Vec<(Cow<'_, str>, &RawValue)>> {
     Some(members)
 }
 
-/// Checks the members of a unified manifest, hashes its canonical form, and parses the
-/// embedded documents with the core parsers.
+/// Checks the members of a unified manifest and puts the parts together.
 fn read_members(
     name: &str,
     text: &str,
-    mut members: Vec<Member<'_>>,
+    members: Vec<Member<'_>>,
+    locator: &mut JsonLocator,
+    (content_sha256, signed_digest): (ContentHash, [u8; 48]),
+    embedded: Embedded,
 ) -> Result<Loaded, ManifestError> {
-    let mut locator = JsonLocator::for_valid_json(text);
     let mut diagnostics = Vec::new();
     let root = FieldPath::root();
 
@@ -165,7 +302,7 @@ fn read_members(
     match member("version") {
         Some(version) if version.node().and_then(|v| v.as_u64()) == Some(VERSION) => {}
         Some(version) => error(
-            &mut locator,
+            locator,
             root.key("version"),
             format!(
                 "unsupported manifest version {}; this client reads version {VERSION}",
@@ -173,7 +310,7 @@ fn read_members(
             ),
         ),
         None => error(
-            &mut locator,
+            locator,
             root.clone(),
             format!("missing `version` (it must be {VERSION})"),
         ),
@@ -183,7 +320,7 @@ fn read_members(
             Some(serial) if serial <= MAX_SERIAL => Some(serial),
             _ => {
                 error(
-                    &mut locator,
+                    locator,
                     root.key("serial"),
                     format!("`serial` must be an integer from 0 to {MAX_SERIAL}"),
                 );
@@ -191,7 +328,7 @@ fn read_members(
             }
         },
         None => {
-            error(&mut locator, root.clone(), "missing `serial`".to_owned());
+            error(locator, root.clone(), "missing `serial`".to_owned());
             None
         }
     };
@@ -200,7 +337,7 @@ fn read_members(
             Ok(time) => Some(time),
             Err(parse_error) => {
                 error(
-                    &mut locator,
+                    locator,
                     root.key("publishedAt"),
                     format!("`publishedAt` is not an RFC 3339 time: {parse_error}"),
                 );
@@ -209,18 +346,14 @@ fn read_members(
         },
         Some(_) => {
             error(
-                &mut locator,
+                locator,
                 root.key("publishedAt"),
                 "`publishedAt` must be an RFC 3339 time string".to_owned(),
             );
             None
         }
         None => {
-            error(
-                &mut locator,
-                root.clone(),
-                "missing `publishedAt`".to_owned(),
-            );
+            error(locator, root.clone(), "missing `publishedAt`".to_owned());
             None
         }
     };
@@ -233,7 +366,7 @@ fn read_members(
                     Some(key) => root.key("signature").key(key),
                     None => root.key("signature"),
                 };
-                error(&mut locator, path, message);
+                error(locator, path, message);
                 None
             }
         },
@@ -247,7 +380,7 @@ fn read_members(
         }) => {
             for &index in bad_records {
                 error(
-                    &mut locator,
+                    locator,
                     root.key("normandy").index(index),
                     "a record must be an object `{\"recipe\": {...}, \"signature\": {...}}`"
                         .to_owned(),
@@ -255,7 +388,7 @@ fn read_members(
             }
         }
         Some(_) => error(
-            &mut locator,
+            locator,
             root.key("normandy"),
             "`normandy` must be an array of `{recipe, signature}` records".to_owned(),
         ),
@@ -264,7 +397,7 @@ fn read_members(
         && experiments.canonical.shape != Shape::Object
     {
         error(
-            &mut locator,
+            locator,
             root.key("experiments"),
             "`experiments` must be an Experiments Manifest v1 object".to_owned(),
         );
@@ -291,49 +424,8 @@ fn read_members(
         return Err(ManifestError { diagnostics });
     };
 
-    // What the whole-document signature covers, hashed once for the replay check and for
-    // the signature: the members' canonical forms in key order, without `signature`.
-    members.sort_by(|a, b| canonical::compare_utf16(&a.key, &b.key));
-    let mut sha256 = Sha256::new();
-    let mut sha384 = signature::ContentDigest::new();
-    let mut update = |piece: &str| {
-        sha256.update(piece.as_bytes());
-        sha384.update(piece.as_bytes());
-    };
-    let mut key = String::new();
-    let mut first = true;
-    for member in members.iter().filter(|m| m.key != "signature") {
-        key.clear();
-        key.push(if first { '{' } else { ',' });
-        first = false;
-        canonical::write_string(&mut key, &member.key);
-        key.push(':');
-        update(&key);
-        update(&member.canonical.text);
-    }
-    update(if first { "{}" } else { "}" });
-    let content_sha256 = ContentHash(sha256.finalize().into());
-    let signed_digest = sha384.finalize();
-    let embedded = |key: &str| {
-        members
-            .iter()
-            .find(|m| m.key == key)
-            .map(|m| (m.offset(text), m.raw.get()))
-    };
-    let normandy_text = embedded("normandy");
-    let experiments_text = embedded("experiments");
-    drop(members);
-
-    let normandy = match normandy_text {
-        Some((offset, member)) => {
-            let parsed = parse_member(
-                name,
-                member,
-                &mut locator,
-                offset,
-                "normandy",
-                normandy::parse,
-            );
+    let normandy = match embedded.normandy {
+        Some(parsed) => {
             let (set, found) = usable(parsed)?;
             diagnostics.extend(found);
             set
@@ -343,24 +435,10 @@ fn read_members(
             container: normandy::Container::Array,
         },
     };
-    let experiments = match experiments_text {
-        Some((offset, member)) => {
-            let parsed = parse_member(
-                name,
-                member,
-                &mut locator,
-                offset,
-                "experiments",
-                manifest_v1::parse,
-            );
-            let (mut manifest, found) = usable(parsed)?;
+    let experiments = match embedded.experiments {
+        Some(parsed) => {
+            let (manifest, found) = usable(parsed)?;
             diagnostics.extend(found);
-            if !manifest.rejected.is_empty() {
-                let base = locator.position_of_offset(offset);
-                for rejected in &mut manifest.rejected {
-                    rejected.position = shift(base, rejected.position);
-                }
-            }
             Some(manifest)
         }
         None => None,
