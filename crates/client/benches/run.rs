@@ -4,8 +4,10 @@
 //! `docs/benchmarks.md`).
 //!
 //! Two cases:
-//! - `first_run`: a new profile; about half the recipes enroll, so the run writes hundreds of
-//!   preferences and records (the heaviest run a client has);
+//! - `first_run`: a new profile; every recipe is evaluated and the matching ones enroll (a
+//!   third of the filters name the client's channel, two thirds its version, and each samples
+//!   10–90 %: 44 rollouts and 20 experiments, 64 preference writes, with their records and
+//!   telemetry events);
 //! - `steady_run`: the same manifest again on the profile the first run left (what every
 //!   later run costs).
 //!
@@ -167,14 +169,19 @@ fn bench_run(c: &mut Criterion) {
         ..ClientConfig::default()
     };
 
-    // A first run, checked: it must enroll a good share of the recipes.
+    // A first run, checked: it must enroll what the filters select (44 rollouts and 20
+    // experiments with this context).
     let settled = dir.join("settled-profile");
     let _ = std::fs::remove_dir_all(&settled);
     one_run(&settled, &origin, &context, &config);
     let state = std::fs::read_to_string(settled.join("state.json")).expect("state");
     assert!(
-        state.matches("\"state\":\"active\"").count() > 40,
+        state.matches("\"state\":\"active\"").count() >= 40,
         "the first run enrolled too few rollouts"
+    );
+    assert!(
+        state.matches("\"expired\":false").count() >= 15,
+        "the first run enrolled too few experiments"
     );
 
     let work = dir.join("work-profile");
@@ -201,5 +208,33 @@ fn bench_run(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_run);
+/// The two manifest steps of a run on their own: reading the signed manifest (parse, check,
+/// canonical form, hashes, the core's recipe parser) and verifying it (one P-384 signature).
+fn bench_manifest(c: &mut Criterion) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-client");
+    let (manifest_path, trusted) = fixtures(&dir);
+    let bytes = std::fs::read(&manifest_path).expect("manifest");
+    let skip = manifest::VerifyPolicy {
+        recipe_signatures: manifest::RecipeSignatureCheck::Skip,
+        ..manifest::VerifyPolicy::default()
+    };
+    let loaded = manifest::load("manifest-1000.json", &bytes).expect("load");
+    assert!(manifest::verify(loaded.clone(), &trusted, None, &skip).is_ok());
+
+    let mut group = c.benchmark_group("manifest/1000_signed");
+    group.sample_size(30);
+    group.bench_function("load", |b| {
+        b.iter(|| manifest::load("manifest-1000.json", black_box(&bytes)).expect("load"))
+    });
+    group.bench_function("verify", |b| {
+        b.iter_batched(
+            || loaded.clone(),
+            |loaded| manifest::verify(loaded, &trusted, None, &skip).expect("verify"),
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_run, bench_manifest);
 criterion_main!(benches);

@@ -26,9 +26,11 @@ mod load;
 mod sign;
 #[cfg(test)]
 mod tests;
+mod unified;
 mod verify;
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use flightdeck_core::diagnostic::Diagnostic;
 use flightdeck_core::model::manifest_v1::Manifest;
@@ -129,7 +131,12 @@ pub struct Loaded {
     name: String,
     source: ManifestSource,
     diagnostics: Vec<Diagnostic>,
-    document: Value,
+    /// The document as a `serde_json::Value`: set by [`load`] for the formats it reads
+    /// through one, built from `text` on first use for a unified manifest (a client run
+    /// never needs it).
+    document: OnceLock<Value>,
+    /// The document's text, when `document` is built on first use.
+    text: Option<Box<str>>,
     content_sha256: ContentHash,
     /// The content digest of the signed bytes of a unified manifest
     /// ([`crate::signature::content_digest`]).
@@ -164,7 +171,13 @@ impl Loaded {
 
     /// The JSON document as read.
     pub fn document(&self) -> &Value {
-        &self.document
+        self.document.get_or_init(|| {
+            // `load` accepted the text as JSON within serde_json's limits, so this reads it.
+            self.text
+                .as_deref()
+                .and_then(|text| serde_json::from_str(text).ok())
+                .unwrap_or(Value::Null)
+        })
     }
 
     /// The SHA-256 of the signed content: the canonical JSON of the document without its

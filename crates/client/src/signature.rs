@@ -11,14 +11,19 @@
 //! A client trusts a set of public keys ([`TrustedKeys`]), so a publisher can rotate keys by
 //! shipping the new public key to clients before signing with it. Keys are named by their
 //! [`KeyId`]: the first 16 hex digits of the SHA-256 of the SPKI DER encoding.
+//!
+//! Keys are read, written and used for signing with RustCrypto's `p384`; signatures are
+//! verified with `aws-lc-rs` (assembly P-384, about four times faster, which matters because a
+//! client verifies its manifest at every run). Both accept exactly the signatures OpenSSL
+//! accepts (see `tests/signature_openssl.rs`).
 
 use std::fmt;
 use std::path::Path;
 
+use aws_lc_rs::signature::{ECDSA_P384_SHA384_FIXED, ParsedPublicKey};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD, URL_SAFE_NO_PAD_INDIFFERENT};
 use p384::ecdsa::signature::MultipartSigner as _;
-use p384::ecdsa::signature::hazmat::PrehashVerifier as _;
 use p384::elliptic_curve::Generate as _;
 use p384::pkcs8::{DecodePrivateKey as _, DecodePublicKey as _, EncodePrivateKey as _};
 use p384::pkcs8::{EncodePublicKey as _, LineEnding};
@@ -79,10 +84,38 @@ impl fmt::Display for KeyId {
 /// Computing it once lets a caller that must hash anyway (a manifest hashed while it is read)
 /// verify without walking the data again ([`TrustedKeys::verify_digest_with`]).
 pub fn content_digest(data: &[u8]) -> [u8; 48] {
-    let mut hasher = Sha384::new();
-    hasher.update(CONTENT_SIGNATURE_PREFIX);
+    let mut hasher = ContentDigest::new();
     hasher.update(data);
-    hasher.finalize().into()
+    hasher.finalize()
+}
+
+/// [`content_digest`] of data given in pieces.
+#[derive(Debug, Clone)]
+pub struct ContentDigest(Sha384);
+
+impl ContentDigest {
+    /// The digest of nothing yet (the prefix is already in).
+    pub fn new() -> ContentDigest {
+        let mut hasher = Sha384::new();
+        hasher.update(CONTENT_SIGNATURE_PREFIX);
+        ContentDigest(hasher)
+    }
+
+    /// Adds the next piece of the data.
+    pub fn update(&mut self, data: &[u8]) {
+        self.0.update(data);
+    }
+
+    /// The digest of the data given so far.
+    pub fn finalize(self) -> [u8; 48] {
+        self.0.finalize().into()
+    }
+}
+
+impl Default for ContentDigest {
+    fn default() -> ContentDigest {
+        ContentDigest::new()
+    }
 }
 
 /// Lowercase hex of `bytes` (sha2 0.11 digests no longer format with `{:x}`).
@@ -264,12 +297,31 @@ impl SigningKey {
 }
 
 /// A public key that verifies content signatures.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct PublicKey {
     inner: p384::ecdsa::VerifyingKey,
+    /// The same key, ready for `aws-lc-rs` to verify with.
+    verifier: ParsedPublicKey,
     spki_der: Vec<u8>,
     id: KeyId,
 }
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PublicKey")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for PublicKey {
+    fn eq(&self, other: &PublicKey) -> bool {
+        // The SPKI encoding is the key.
+        self.spki_der == other.spki_der
+    }
+}
+
+impl Eq for PublicKey {}
 
 impl PublicKey {
     /// Reads one P-384 public key from SPKI PEM text (`-----BEGIN PUBLIC KEY-----`).
@@ -338,13 +390,17 @@ impl PublicKey {
     fn verify_decoded(
         &self,
         digest: &[u8; 48],
-        signature: &p384::ecdsa::Signature,
+        signature: &[u8; SIGNATURE_BYTES],
     ) -> Result<(), SignatureError> {
-        self.inner
-            .verify_prehash(digest, signature)
-            .map_err(|_| SignatureError::Mismatch {
-                tried: vec![self.id.clone()],
-            })
+        let mismatch = || SignatureError::Mismatch {
+            tried: vec![self.id.clone()],
+        };
+        let digest =
+            aws_lc_rs::digest::Digest::import_less_safe(digest, &aws_lc_rs::digest::SHA384)
+                .map_err(|_| mismatch())?;
+        self.verifier
+            .verify_digest_sig(&digest, signature)
+            .map_err(|_| mismatch())
     }
 
     fn from_inner(inner: p384::ecdsa::VerifyingKey) -> Result<PublicKey, KeyError> {
@@ -353,25 +409,34 @@ impl PublicKey {
             .map_err(|error| KeyError::Encode(error.to_string()))?
             .into_vec();
         let id = KeyId::of_spki_der(&spki_der);
+        // The uncompressed point `04 ‖ x ‖ y`, as `ECDSA_P384_SHA384_FIXED` reads keys.
+        let verifier = ParsedPublicKey::new(
+            &ECDSA_P384_SHA384_FIXED,
+            inner.to_sec1_point(false).as_bytes(),
+        )
+        .map_err(|error| KeyError::Encode(format!("the key cannot be used to verify: {error}")))?;
         Ok(PublicKey {
             inner,
+            verifier,
             spki_der,
             id,
         })
     }
 }
 
-/// Decodes base64url (padded or not) into a P-384 signature.
-fn decode_signature(text: &str) -> Result<p384::ecdsa::Signature, SignatureError> {
+/// Decodes base64url (padded or not) into a P-384 signature `r ‖ s`.
+fn decode_signature(text: &str) -> Result<[u8; SIGNATURE_BYTES], SignatureError> {
     let bytes = URL_SAFE_NO_PAD_INDIFFERENT
         .decode(text)
         .map_err(|error| SignatureError::Encoding(error.to_string()))?;
-    if bytes.len() != SIGNATURE_BYTES {
-        return Err(SignatureError::Length(bytes.len()));
-    }
+    let raw: [u8; SIGNATURE_BYTES] = bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| SignatureError::Length(bytes.len()))?;
     // Rejects r or s that are zero or not below the group order: no key verifies those.
-    p384::ecdsa::Signature::from_slice(&bytes)
-        .map_err(|_| SignatureError::Mismatch { tried: Vec::new() })
+    p384::ecdsa::Signature::from_slice(&raw)
+        .map_err(|_| SignatureError::Mismatch { tried: Vec::new() })?;
+    Ok(raw)
 }
 
 /// The public keys a client accepts signatures from (several, so keys can be rotated).

@@ -58,9 +58,14 @@ pub enum SignError {
 /// arguments, filter_expression, capabilities, uses_only_baseline_capabilities}`, with
 /// `revision_id` a string and `capabilities` sorted), built from the parsed recipe whatever
 /// shape it came in; other members (API v1's `enabled`, `last_updated`, …) are not carried.
-/// A unified manifest's records keep their `recipe` objects byte for byte (only the
+/// A unified manifest's records keep their `recipe` objects as they are (only the
 /// signatures are new), so re-signing never changes what a recipe says. The experiments are
 /// the Manifest v1 document as read.
+///
+/// The `normandy` records (nearly all of a manifest) list the keys of every object in
+/// canonical order, so that a client writes their canonical form while it reads them instead
+/// of sorting them (see `canonical::canonicalize`); the rest keeps the order of the format's
+/// description and of the experiments document.
 ///
 /// Inputs with errors are refused, as are two inputs with experiments, a recipe id that
 /// appears twice, and a serial above [`MAX_SERIAL`].
@@ -139,7 +144,7 @@ pub fn sign_manifest(
         let mut record = JsonMap::new();
         record.insert("recipe".to_owned(), recipe);
         record.insert("signature".to_owned(), Value::Object(signature_object));
-        records.push(Value::Object(record));
+        records.push(in_canonical_order(Value::Object(record)));
     }
 
     let mut document = JsonMap::new();
@@ -158,6 +163,24 @@ pub fn sign_manifest(
     signature_object.insert("alg".to_owned(), Value::String(ALGORITHM.to_owned()));
     document.insert("signature".to_owned(), Value::Object(signature_object));
     Ok(Value::Object(document))
+}
+
+/// `value` with the keys of every object in canonical order.
+fn in_canonical_order(value: Value) -> Value {
+    match value {
+        Value::Array(items) => Value::Array(items.into_iter().map(in_canonical_order).collect()),
+        Value::Object(map) => {
+            let mut members: Vec<(String, Value)> = map.into_iter().collect();
+            members.sort_by(|(a, _), (b, _)| canonical::compare_utf16(a, b));
+            Value::Object(
+                members
+                    .into_iter()
+                    .map(|(key, item)| (key, in_canonical_order(item)))
+                    .collect(),
+            )
+        }
+        other => other,
+    }
 }
 
 /// The minimal recipe objects of `set`, written by the core serialiser from the parsed

@@ -57,3 +57,158 @@ fn an_empty_unified_manifest_loads() {
     assert_eq!(loaded.serial(), Some(0));
     assert!(loaded.source().recipes().is_some() && loaded.source().experiments().is_none());
 }
+
+const HEADER: &str = r#""format": "flightdeck-manifest", "version": 1, "serial": 4,
+    "publishedAt": "2026-01-01T00:00:00Z""#;
+
+#[test]
+fn a_duplicate_top_level_member_is_refused() {
+    // serde_json keeps the last `normandy`, which the signature would cover; the first one
+    // must not be what runs.
+    let text = format!(
+        "{{{HEADER},\n \"normandy\": [{{\"recipe\": {{\"id\": 1}}}}],\n \"normandy\": []}}"
+    );
+    let error = load("m.json", text.as_bytes()).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "m.json:4:14: error: normandy: `normandy` appears more than once; a manifest names each \
+         member once"
+    );
+}
+
+/// A unified manifest is read without a `serde_json::Value`: what it hashes and what
+/// `document()` gives must be what the `Value` path gives (for a small document, and for a
+/// large one, whose canonical form is made on a second thread).
+#[test]
+fn the_unified_reader_hashes_what_the_value_writer_writes() {
+    use sha2::{Digest as _, Sha256};
+    for padding in [0, 100_000] {
+        let text = format!(
+            r#"{{ "zeta": {{"b": [1, 2.50, -0, "\u00e9\ud83d\ude00"], "a": null}}, {HEADER},
+            "experiments": {{"version": 1, "experiments": []}},
+            "normandy": [{{"recipe": {{"id": 1, "name": "{}", "revision_id": "1",
+                "action": "preference-rollback", "arguments": {{"rolloutSlug": "s"}},
+                "filter_expression": "true", "capabilities": []}}}}],
+            "\u00e9t\u00e9": "esc\"aped\\",
+            "signature": {{"signature": "AAAA", "keyId": null}} }}"#,
+            "n".repeat(padding)
+        );
+        assert_eq!(text.len() > 64 * 1024, padding > 0);
+        let loaded = load("m.json", text.as_bytes()).unwrap();
+        assert_eq!(loaded.source().format_name(), FORMAT);
+        assert_eq!(loaded.source().recipes().unwrap().recipes.len(), 1);
+        let document: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(loaded.document(), &document);
+        let Value::Object(map) = &document else {
+            panic!()
+        };
+        let signed = crate::canonical::object_without(map, "signature");
+        assert_eq!(
+            loaded.content_sha256(),
+            &ContentHash(Sha256::digest(signed.as_bytes()).into())
+        );
+        assert_eq!(
+            loaded.signed_digest,
+            Some(crate::signature::content_digest(signed.as_bytes()))
+        );
+        // The unknown members are warned about where their values start, and the core's
+        // diagnostics point into the whole document.
+        let shown: Vec<String> = loaded.diagnostics().iter().map(|d| d.to_string()).collect();
+        assert_eq!(shown.len(), 3, "{shown:?}");
+        assert!(shown[0].starts_with("m.json:1:11: warning: zeta: unknown member"));
+        assert!(
+            shown[1].starts_with("m.json:4:26: warning: normandy[0].signature: "),
+            "{shown:?}"
+        );
+        assert!(
+            shown[2].starts_with("m.json:7:30: warning: \u{e9}t\u{e9}: unknown member"),
+            "{shown:?}"
+        );
+    }
+}
+
+/// The unified reader takes a document exactly when serde_json does, at its nesting limit
+/// too (so `document()` always has the document).
+#[test]
+fn nesting_is_limited_as_serde_json_limits_it() {
+    for depth in [120, 125, 126, 127, 128] {
+        let nested = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        let text = format!("{{{HEADER}, \"deep\": {nested}}}");
+        let by_serde = serde_json::from_str::<Value>(&text);
+        match load("m.json", text.as_bytes()) {
+            Ok(loaded) => {
+                assert!(by_serde.is_ok(), "depth {depth}");
+                assert_eq!(loaded.document(), &by_serde.unwrap());
+            }
+            Err(error) => {
+                let serde_error = by_serde.expect_err("serde_json reads it");
+                assert!(
+                    error.to_string().contains(&serde_error.to_string()),
+                    "depth {depth}: {error}"
+                );
+            }
+        }
+    }
+}
+
+/// The signer writes the records with every object's keys in canonical order, so that
+/// clients take the streaming path of the canonical writer for them.
+#[test]
+fn signed_manifests_list_nested_keys_in_canonical_order() {
+    fn keys_sorted(value: &Value) -> bool {
+        match value {
+            Value::Array(items) => items.iter().all(keys_sorted),
+            Value::Object(map) => {
+                let keys: Vec<&String> = map.keys().collect();
+                keys.windows(2)
+                    .all(|pair| crate::canonical::compare_utf16(pair[0], pair[1]).is_lt())
+                    && map.values().all(keys_sorted)
+            }
+            _ => true,
+        }
+    }
+    let key = crate::signature::SigningKey::from_pem(
+        "bench-signing-key.pem",
+        include_str!("../../benches/data/bench-signing-key.pem"),
+    )
+    .unwrap();
+    let recipes = load(
+        "r.json",
+        br#"[{"id": 5, "name": "n", "revision_id": "9", "action": "preference-rollback",
+              "arguments": {"rolloutSlug": "s"}, "filter_expression": "true",
+              "capabilities": ["action.preference-rollback"]}]"#,
+    )
+    .unwrap();
+    let experiments = load(
+        "e.json",
+        br#"{"version": 1, "experiments": [{"xpiURL": "https://e/x.xpi", "id": "x",
+              "xpiHash": "sha1:cb1eb32b89d86d78b7326f416cf404548c5e0099", "sample": 0.25}]}"#,
+    )
+    .unwrap();
+    let published = "2026-11-21T10:00:00Z".parse().unwrap();
+    let signed = sign_manifest(&[&recipes, &experiments], &key, 3, published).unwrap();
+    let Value::Object(map) = &signed else {
+        panic!("{signed}")
+    };
+    let top: Vec<&str> = map.keys().map(String::as_str).collect();
+    assert_eq!(
+        top,
+        [
+            "format",
+            "version",
+            "serial",
+            "publishedAt",
+            "normandy",
+            "experiments",
+            "signature"
+        ]
+    );
+    assert!(keys_sorted(&map["normandy"]), "{signed:#}");
+    // And it reads back, verified, with the same content hash as its Value gives.
+    let text = serde_json::to_string_pretty(&signed).unwrap();
+    let loaded = load("m.json", text.as_bytes()).unwrap();
+    let mut trusted = crate::signature::TrustedKeys::new();
+    trusted.insert(key.public_key().clone());
+    let verified = verify(loaded, &trusted, None, &VerifyPolicy::default()).unwrap();
+    assert!(verified.bad_recipes().is_empty());
+}

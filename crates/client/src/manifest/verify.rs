@@ -225,11 +225,8 @@ pub fn verify(
             });
         }
     };
-    let (Some(signature), Some(digest), Value::Object(document)) = (
-        &unified.signature,
-        loaded.signed_digest.as_ref(),
-        loaded.document(),
-    ) else {
+    let (Some(signature), Some(digest)) = (&unified.signature, loaded.signed_digest.as_ref())
+    else {
         return Err(VerifyError::Unsigned {
             name,
             format: super::FORMAT,
@@ -275,7 +272,9 @@ pub fn verify(
     }
 
     let bad_recipes = match policy.recipe_signatures {
-        RecipeSignatureCheck::Always => bad_recipe_signatures(document.get("normandy"), trusted),
+        RecipeSignatureCheck::Always => {
+            bad_recipe_signatures(loaded.document().get("normandy"), trusted)
+        }
         RecipeSignatureCheck::Skip => BTreeMap::new(),
     };
     Ok(Verified {

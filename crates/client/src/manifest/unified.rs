@@ -1,0 +1,529 @@
+//! Reading a signed unified manifest without a `serde_json::Value` of the whole document.
+//!
+//! A client reads a 1,000-recipe manifest (about a megabyte) at every run, so this path is
+//! built for speed: the top-level members are sliced out of the text as they are
+//! (`RawValue`), each member's canonical form is written while it is read (see
+//! [`canonical::canonicalize`]), the pieces are hashed in canonical order for the replay
+//! check and for the signature, and the embedded documents go to the core parsers as slices
+//! of the text. A `serde_json::Value` of the document is only built when someone asks for it
+//! ([`Loaded::document`]).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use flightdeck_core::diagnostic::{Diagnostic, FieldPath, JsonLocator, PathSegment, Position};
+use flightdeck_core::model::{Parsed, manifest_v1, normandy};
+use serde::de::{Deserializer as _, MapAccess, Visitor};
+use serde_json::Value;
+use serde_json::value::RawValue;
+use sha2::{Digest as _, Sha256};
+
+use super::load::{errors_first, inexact_number_error, sorted, usable};
+use super::{
+    ContentHash, FORMAT, Loaded, MAX_SERIAL, ManifestError, ManifestSignature, ManifestSource,
+    UnifiedManifest, VERSION,
+};
+use crate::canonical::{self, Canonical, KeySeed, Node, Shape};
+use crate::signature;
+
+/// The members a unified manifest defines; others are kept (they are signed) with a warning.
+const UNIFIED_KEYS: [&str; 7] = [
+    "format",
+    "version",
+    "serial",
+    "publishedAt",
+    "normandy",
+    "experiments",
+    "signature",
+];
+
+/// serde_json refuses a document with more than this many nested arrays and objects; the
+/// members are read on their own, so they get the same limit minus the top-level object (a
+/// document this path accepts is one `serde_json` reads too, see [`Loaded::document`]).
+const MEMBER_DEPTH: usize = 126;
+
+/// A top-level member: its key, its text, and its canonical form.
+struct Member<'a> {
+    key: Cow<'a, str>,
+    raw: &'a RawValue,
+    canonical: Canonical,
+}
+
+impl Member<'_> {
+    /// The value read as a tree, for the header members' checks (they are small).
+    fn node(&self) -> Option<Node<'_>> {
+        Node::parse(self.raw.get(), MEMBER_DEPTH)
+            .ok()
+            .map(|parsed| parsed.node)
+    }
+}
+
+impl Member<'_> {
+    /// The byte offset of the value in `text` (the raw value is a slice of it).
+    fn offset(&self, text: &str) -> usize {
+        (self.raw.get().as_ptr() as usize).saturating_sub(text.as_ptr() as usize)
+    }
+}
+
+/// Reads `text` as a unified manifest when it is one: a JSON object whose `format` (the last
+/// one, as `serde_json` reads duplicates) is the string [`FORMAT`]. `None` when it is not,
+/// and when it cannot be read this way; [`super::load`] then reads it as a `serde_json::Value`
+/// and reports what is wrong.
+pub(super) fn read(name: &str, text: &str) -> Option<Result<Loaded, ManifestError>> {
+    let raw_members = top_members(text)?;
+    let (_, format) = raw_members.iter().rev().find(|(key, _)| key == "format")?;
+    if Node::parse(format.get(), 0).ok()?.node.as_str() != Some(FORMAT) {
+        return None;
+    }
+    let mut locator = JsonLocator::for_valid_json(text);
+    // The canonical form and its hashes, and the core's parse of the embedded documents, are
+    // the two costly parts and do not depend on each other: a large manifest has them done
+    // side by side. Both always run to the end, so what is reported (and in which order)
+    // does not depend on which finishes first.
+    let (signed, embedded) = std::thread::scope(|scope| {
+        let helper = (text.len() >= PARALLEL_BYTES)
+            .then(|| {
+                std::thread::Builder::new()
+                    .name("flightdeck-canonical".to_owned())
+                    .spawn_scoped(scope, || signed_content(&raw_members))
+                    .ok()
+            })
+            .flatten();
+        let embedded = Embedded::parse(name, text, &raw_members, &mut locator);
+        let signed = match helper.map(|helper| helper.join()) {
+            Some(Ok(signed)) => signed,
+            // Not started (or, impossibly, failed): done here instead.
+            Some(Err(_)) | None => signed_content(&raw_members),
+        };
+        (signed, embedded)
+    });
+    let signed = signed.ok()?;
+    if !signed.exact {
+        // Rare: the document is read again to name the number's place.
+        let document: Value = serde_json::from_str(text).ok()?;
+        return Some(Err(inexact_number_error(name, text, &document)?));
+    }
+    let members = raw_members
+        .into_iter()
+        .zip(signed.canonical)
+        .map(|((key, raw), canonical)| Member {
+            key,
+            raw,
+            canonical,
+        })
+        .collect();
+    Some(read_members(
+        name,
+        text,
+        members,
+        &mut locator,
+        (signed.content_sha256, signed.digest),
+        embedded,
+    ))
+}
+
+/// Documents smaller than this are read on one thread (a thread costs more than it saves).
+const PARALLEL_BYTES: usize = 64 * 1024;
+
+/// The canonical forms of the members (in text order), and the hashes of what the
+/// whole-document signature covers.
+struct SignedContent {
+    canonical: Vec<Canonical>,
+    /// Whether every number is exact.
+    exact: bool,
+    content_sha256: ContentHash,
+    /// [`signature::content_digest`] of the signed bytes.
+    digest: [u8; 48],
+}
+
+/// The canonical form of each member, and the hashes of the members in key order without
+/// `signature` (with a repeated key the document is refused, and these hashes go unused).
+fn signed_content(
+    members: &[(Cow<'_, str>, &RawValue)],
+) -> Result<SignedContent, serde_json::Error> {
+    let canonical = members
+        .iter()
+        .map(|(key, raw)| canonical::canonicalize(raw.get(), MEMBER_DEPTH, key == "normandy"))
+        .collect::<Result<Vec<Canonical>, _>>()?;
+    let mut order: Vec<(&str, &Canonical)> = members
+        .iter()
+        .zip(&canonical)
+        .filter(|((key, _), _)| key != "signature")
+        .map(|((key, _), canonical)| (key.as_ref(), canonical))
+        .collect();
+    order.sort_by(|(a, _), (b, _)| canonical::compare_utf16(a, b));
+    let mut sha256 = Sha256::new();
+    let mut sha384 = signature::ContentDigest::new();
+    let mut update = |piece: &str| {
+        sha256.update(piece.as_bytes());
+        sha384.update(piece.as_bytes());
+    };
+    let mut prefix = String::new();
+    for (index, (key, value)) in order.iter().enumerate() {
+        prefix.clear();
+        prefix.push(if index == 0 { '{' } else { ',' });
+        canonical::write_string(&mut prefix, key);
+        prefix.push(':');
+        update(&prefix);
+        update(&value.text);
+    }
+    update(if order.is_empty() { "{}" } else { "}" });
+    Ok(SignedContent {
+        exact: canonical.iter().all(|c| c.exact),
+        canonical,
+        content_sha256: ContentHash(sha256.finalize().into()),
+        digest: sha384.finalize(),
+    })
+}
+
+/// The core parsers' reading of the `normandy` and `experiments` members (the last of each,
+/// as `serde_json` reads duplicates), moved into the whole document.
+struct Embedded {
+    normandy: Option<Parsed<normandy::RecipeSet>>,
+    experiments: Option<Parsed<manifest_v1::Manifest>>,
+}
+
+impl Embedded {
+    fn parse(
+        name: &str,
+        text: &str,
+        members: &[(Cow<'_, str>, &RawValue)],
+        locator: &mut JsonLocator,
+    ) -> Embedded {
+        let member = |key: &str| {
+            members
+                .iter()
+                .rev()
+                .find(|(k, _)| k == key)
+                .map(|(_, raw)| {
+                    let offset =
+                        (raw.get().as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
+                    (offset, raw.get())
+                })
+        };
+        let normandy = member("normandy").map(|(offset, member)| {
+            parse_member(name, member, locator, offset, "normandy", normandy::parse)
+        });
+        let experiments = member("experiments").map(|(offset, member)| {
+            let mut parsed = parse_member(
+                name,
+                member,
+                locator,
+                offset,
+                "experiments",
+                manifest_v1::parse,
+            );
+            if let Some(manifest) = &mut parsed.value
+                && !manifest.rejected.is_empty()
+            {
+                let base = locator.position_of_offset(offset);
+                for rejected in &mut manifest.rejected {
+                    rejected.position = shift(base, rejected.position);
+                }
+            }
+            parsed
+        });
+        Embedded {
+            normandy,
+            experiments,
+        }
+    }
+}
+
+/// The members of the JSON object `text`, in text order; `None` when `text` is not one.
+fn top_members(text: &str) -> Option<Vec<(Cow<'_, str>, &RawValue)>> {
+    struct TopVisitor;
+
+    impl<'de> Visitor<'de> for TopVisitor {
+        type Value = Vec<(Cow<'de, str>, &'de RawValue)>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut members = Vec::new();
+            while let Some(key) = map.next_key_seed(KeySeed)? {
+                members.push((key, map.next_value::<&'de RawValue>()?));
+            }
+            Ok(members)
+        }
+    }
+
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let members = deserializer.deserialize_map(TopVisitor).ok()?;
+    deserializer.end().ok()?;
+    Some(members)
+}
+
+/// Checks the members of a unified manifest and puts the parts together.
+fn read_members(
+    name: &str,
+    text: &str,
+    members: Vec<Member<'_>>,
+    locator: &mut JsonLocator,
+    (content_sha256, signed_digest): (ContentHash, [u8; 48]),
+    embedded: Embedded,
+) -> Result<Loaded, ManifestError> {
+    let mut diagnostics = Vec::new();
+    let root = FieldPath::root();
+
+    // A duplicate would let the text hold one `normandy` while the signature, which covers
+    // the last of them, holds another: refused outright (the signer never writes one).
+    let mut by_key: Vec<usize> = (0..members.len()).collect();
+    by_key.sort_by(|&a, &b| {
+        let key = |index: usize| members.get(index).map_or("", |m| m.key.as_ref());
+        canonical::compare_utf16(key(a), key(b))
+    });
+    for pair in by_key.windows(2) {
+        if let [first, second] = *pair
+            && let (Some(a), Some(b)) = (members.get(first), members.get(second))
+            && a.key == b.key
+        {
+            let path = root.key(&b.key);
+            let position = locator.position_of_offset(b.offset(text));
+            diagnostics.push(Diagnostic::error(
+                name,
+                position,
+                path,
+                format!(
+                    "`{}` appears more than once; a manifest names each member once",
+                    b.key
+                ),
+            ));
+        }
+    }
+    let member = |key: &str| members.iter().rev().find(|m| m.key == key);
+    let mut error = |locator: &mut JsonLocator, path: FieldPath, message: String| {
+        let position = locator.locate(&path);
+        diagnostics.push(Diagnostic::error(name, position, path, message));
+    };
+
+    match member("version") {
+        Some(version) if version.node().and_then(|v| v.as_u64()) == Some(VERSION) => {}
+        Some(version) => error(
+            locator,
+            root.key("version"),
+            format!(
+                "unsupported manifest version {}; this client reads version {VERSION}",
+                shown(version.raw)
+            ),
+        ),
+        None => error(
+            locator,
+            root.clone(),
+            format!("missing `version` (it must be {VERSION})"),
+        ),
+    }
+    let serial = match member("serial") {
+        Some(serial) => match serial.node().and_then(|v| v.as_u64()) {
+            Some(serial) if serial <= MAX_SERIAL => Some(serial),
+            _ => {
+                error(
+                    locator,
+                    root.key("serial"),
+                    format!("`serial` must be an integer from 0 to {MAX_SERIAL}"),
+                );
+                None
+            }
+        },
+        None => {
+            error(locator, root.clone(), "missing `serial`".to_owned());
+            None
+        }
+    };
+    let published_at = match member("publishedAt").map(Member::node) {
+        Some(Some(Node::String(time))) => match time.parse::<jiff::Timestamp>() {
+            Ok(time) => Some(time),
+            Err(parse_error) => {
+                error(
+                    locator,
+                    root.key("publishedAt"),
+                    format!("`publishedAt` is not an RFC 3339 time: {parse_error}"),
+                );
+                None
+            }
+        },
+        Some(_) => {
+            error(
+                locator,
+                root.key("publishedAt"),
+                "`publishedAt` must be an RFC 3339 time string".to_owned(),
+            );
+            None
+        }
+        None => {
+            error(locator, root.clone(), "missing `publishedAt`".to_owned());
+            None
+        }
+    };
+    let signature = match member("signature") {
+        None => None,
+        Some(value) => match read_signature(value.node().as_ref()) {
+            Ok(signature) => Some(signature),
+            Err((key, message)) => {
+                let path = match key {
+                    Some(key) => root.key("signature").key(key),
+                    None => root.key("signature"),
+                };
+                error(locator, path, message);
+                None
+            }
+        },
+    };
+    match member("normandy").map(|m| &m.canonical) {
+        None => {}
+        Some(Canonical {
+            shape: Shape::Array,
+            bad_records,
+            ..
+        }) => {
+            for &index in bad_records {
+                error(
+                    locator,
+                    root.key("normandy").index(index),
+                    "a record must be an object `{\"recipe\": {...}, \"signature\": {...}}`"
+                        .to_owned(),
+                );
+            }
+        }
+        Some(_) => error(
+            locator,
+            root.key("normandy"),
+            "`normandy` must be an array of `{recipe, signature}` records".to_owned(),
+        ),
+    }
+    if let Some(experiments) = member("experiments")
+        && experiments.canonical.shape != Shape::Object
+    {
+        error(
+            locator,
+            root.key("experiments"),
+            "`experiments` must be an Experiments Manifest v1 object".to_owned(),
+        );
+    }
+    for unknown in members
+        .iter()
+        .filter(|m| !UNIFIED_KEYS.contains(&m.key.as_ref()))
+    {
+        let position = locator.position_of_offset(unknown.offset(text));
+        diagnostics.push(Diagnostic::warning(
+            name,
+            position,
+            root.key(&unknown.key),
+            "unknown member (kept, and covered by the signature)".to_owned(),
+        ));
+    }
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        return Err(ManifestError {
+            diagnostics: errors_first(sorted(diagnostics)),
+        });
+    }
+    let (Some(serial), Some(published_at)) = (serial, published_at) else {
+        // Both were checked above; a missing one is an error and returned early.
+        return Err(ManifestError { diagnostics });
+    };
+
+    let normandy = match embedded.normandy {
+        Some(parsed) => {
+            let (set, found) = usable(parsed)?;
+            diagnostics.extend(found);
+            set
+        }
+        None => normandy::RecipeSet {
+            recipes: Vec::new(),
+            container: normandy::Container::Array,
+        },
+    };
+    let experiments = match embedded.experiments {
+        Some(parsed) => {
+            let (manifest, found) = usable(parsed)?;
+            diagnostics.extend(found);
+            Some(manifest)
+        }
+        None => None,
+    };
+    Ok(Loaded {
+        name: name.to_owned(),
+        source: ManifestSource::Unified(UnifiedManifest {
+            serial,
+            published_at,
+            normandy,
+            experiments,
+            signature,
+        }),
+        diagnostics: sorted(diagnostics),
+        document: std::sync::OnceLock::new(),
+        text: Some(text.into()),
+        content_sha256,
+        signed_digest: Some(signed_digest),
+    })
+}
+
+/// A small member as `serde_json` shows it (for messages).
+fn shown(raw: &RawValue) -> String {
+    serde_json::from_str::<Value>(raw.get())
+        .map_or_else(|_| raw.get().to_owned(), |v| v.to_string())
+}
+
+/// Reads the top-level `signature` object; on error, the member at fault and why.
+fn read_signature(
+    value: Option<&Node<'_>>,
+) -> Result<ManifestSignature, (Option<&'static str>, String)> {
+    let Some(value @ Node::Object(_)) = value else {
+        return Err((
+            None,
+            "`signature` must be an object {signature, keyId, alg}".to_owned(),
+        ));
+    };
+    let text = |key: &'static str| match value.get(key) {
+        None | Some(Node::Null) => Ok(None),
+        Some(Node::String(text)) => Ok(Some(text.to_string())),
+        Some(_) => Err((Some(key), format!("`{key}` must be a string"))),
+    };
+    let signature = text("signature")?.ok_or((None, "missing `signature`".to_owned()))?;
+    Ok(ManifestSignature {
+        signature,
+        key_id: text("keyId")?,
+        alg: text("alg")?.unwrap_or_else(|| crate::signature::ALGORITHM.to_owned()),
+    })
+}
+
+/// Parses the top-level member `key` (the text `member`, at `offset` of the document) with a
+/// core parser, and moves the diagnostics back into the whole document (positions and field
+/// paths).
+fn parse_member<T>(
+    name: &str,
+    member: &str,
+    locator: &mut JsonLocator,
+    offset: usize,
+    key: &str,
+    parse: impl FnOnce(&str, &str) -> Parsed<T>,
+) -> Parsed<T> {
+    let mut parsed = parse(name, member);
+    if !parsed.diagnostics.is_empty() {
+        let base = locator.position_of_offset(offset);
+        for diagnostic in &mut parsed.diagnostics {
+            diagnostic.position = shift(base, diagnostic.position);
+            let mut path = vec![PathSegment::Key(key.to_owned())];
+            path.append(&mut diagnostic.path.0);
+            diagnostic.path = FieldPath(path);
+        }
+    }
+    parsed
+}
+
+/// `position` in a text that starts at `base` of the document, as a position in the document.
+fn shift(base: Position, position: Position) -> Position {
+    if position.line <= 1 {
+        Position {
+            line: base.line,
+            column: base.column + position.column.saturating_sub(1),
+        }
+    } else {
+        Position {
+            line: base.line + position.line - 1,
+            column: position.column,
+        }
+    }
+}
