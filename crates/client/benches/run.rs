@@ -209,7 +209,8 @@ fn bench_run(c: &mut Criterion) {
 }
 
 /// The two manifest steps of a run on their own: reading the signed manifest (parse, check,
-/// canonical form, hashes, the core's recipe parser) and verifying it (one P-384 signature).
+/// canonical form, hashes, the core's recipe parser) and verifying it (one P-384 signature;
+/// and, as `verify-manifest` does, every recipe's signature too).
 fn bench_manifest(c: &mut Criterion) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-client");
     let (manifest_path, trusted) = fixtures(&dir);
@@ -230,6 +231,17 @@ fn bench_manifest(c: &mut Criterion) {
         b.iter_batched(
             || loaded.clone(),
             |loaded| manifest::verify(loaded, &trusted, None, &skip).expect("verify"),
+            BatchSize::LargeInput,
+        )
+    });
+    // What `flightdeck verify-manifest` (and a client with `recipe_signatures: Always`) pays:
+    // the whole-document signature and then one per recipe.
+    let every_recipe = manifest::VerifyPolicy::default();
+    group.sample_size(10);
+    group.bench_function("verify_every_recipe", |b| {
+        b.iter_batched(
+            || loaded.clone(),
+            |loaded| manifest::verify(loaded, &trusted, None, &every_recipe).expect("verify"),
             BatchSize::LargeInput,
         )
     });

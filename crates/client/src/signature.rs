@@ -784,6 +784,34 @@ mod tests {
         assert_eq!(hex(&[0, 0xab, 0xff]), "00abff");
     }
 
+    /// ECDSA signatures are malleable: (r, n − s) verifies as (r, s) does. OpenSSL and
+    /// Firefox accept both, and so does the verifier here (a signature only proves the
+    /// signer; the content hash, not the signature text, identifies a publication).
+    #[test]
+    fn the_high_s_twin_of_a_signature_verifies_too() {
+        const ORDER: [u8; 48] = [
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xc7, 0x63, 0x4d, 0x81,
+            0xf4, 0x37, 0x2d, 0xdf, 0x58, 0x1a, 0x0d, 0xb2, 0x48, 0xb0, 0xa7, 0x7a, 0xec, 0xec,
+            0x19, 0x6a, 0xcc, 0xc5, 0x29, 0x73,
+        ];
+        let key = key(8);
+        let mut trusted = TrustedKeys::new();
+        trusted.insert(key.public_key().clone());
+        let signature = key.sign(b"data").unwrap();
+        let mut raw = URL_SAFE_NO_PAD.decode(&signature).unwrap();
+        let mut borrow = 0i16;
+        for index in (0..48).rev() {
+            let difference = i16::from(ORDER[index]) - i16::from(raw[48 + index]) - borrow;
+            borrow = i16::from(difference < 0);
+            raw[48 + index] = (difference + 256 * borrow) as u8;
+        }
+        let twin = URL_SAFE_NO_PAD.encode(&raw);
+        assert_ne!(twin, signature);
+        assert_eq!(verify(b"data", &twin, &trusted), Ok(key.key_id().clone()));
+        assert!(verify(b"datA", &twin, &trusted).is_err());
+    }
+
     #[test]
     fn debug_does_not_show_the_secret() {
         let key = key(7);

@@ -56,9 +56,7 @@ impl Member<'_> {
             .ok()
             .map(|parsed| parsed.node)
     }
-}
 
-impl Member<'_> {
     /// The byte offset of the value in `text` (the raw value is a slice of it).
     fn offset(&self, text: &str) -> usize {
         (self.raw.get().as_ptr() as usize).saturating_sub(text.as_ptr() as usize)
