@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use flightdeck_client::RandomSource;
-use flightdeck_client::fetch::{ReqwestClient, ReqwestConfig};
+use flightdeck_client::fetch::{HttpClient, HttpError, HttpResponse, ReqwestClient, ReqwestConfig};
 use flightdeck_client::install::DirInstaller;
 use flightdeck_client::prefs::{Branch, FilePrefStore, PrefStore, PrefValue};
 use flightdeck_client::runtime::{self, ClientConfig, ManifestOrigin, Profile, RunEnv};
@@ -137,6 +137,41 @@ impl RandomSource for OsRandom {
     }
 }
 
+/// The HTTP client, built on first use: a run over a manifest file without a telemetry
+/// endpoint never pays for loading the system's root certificates (time and memory).
+#[derive(Default)]
+struct LazyHttp(std::sync::OnceLock<Result<ReqwestClient, HttpError>>);
+
+impl LazyHttp {
+    fn client(&self) -> Result<&ReqwestClient, HttpError> {
+        self.0
+            .get_or_init(|| ReqwestClient::new(&ReqwestConfig::default()))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
+impl HttpClient for LazyHttp {
+    fn get(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+        timeout: std::time::Duration,
+    ) -> Result<HttpResponse, HttpError> {
+        self.client()?.get(url, headers, timeout)
+    }
+
+    fn post(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+        body: Vec<u8>,
+        timeout: std::time::Duration,
+    ) -> Result<HttpResponse, HttpError> {
+        self.client()?.post(url, headers, body, timeout)
+    }
+}
+
 /// The same value for every draw.
 struct Fixed(f64);
 
@@ -190,7 +225,7 @@ fn run_once(args: RunArgs) -> anyhow::Result<ExitCode> {
         .create()
         .with_context(|| format!("cannot create {}", args.profile.display()))?;
     let mut prefs = FilePrefStore::open(&profile.prefs_path())?;
-    let http = ReqwestClient::new(&ReqwestConfig::default())?;
+    let http = LazyHttp::default();
     let mut installer = DirInstaller::new(profile.packages_dir());
     let js_filter = flightdeck_jsfilter::QuickJsFilter::default();
     let mut os_random = OsRandom;
