@@ -21,7 +21,7 @@
 //!    point leaves a state that records every applied change (and so can undo it).
 //! 7. **Upload** queued telemetry when an endpoint is configured.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use flightdeck_core::context::{ClientContext, PrefEntry, PrefSnapshot, PrefValue};
@@ -729,18 +729,4 @@ fn use_last_good(env: &RunEnv<'_>, reason: String) -> (Option<Verified>, Manifes
         Some(verified) => (Some(verified), ManifestStatus::UsedLastGood { reason }),
         None => (None, ManifestStatus::Unavailable { reason }),
     }
-}
-
-/// The names of every preference a record manages (for `client prefs`).
-pub fn managed_preferences(state: &ClientState) -> BTreeSet<String> {
-    let mut names = BTreeSet::new();
-    for rollout in state.rollouts.values() {
-        for pref in &rollout.preferences {
-            names.insert(pref.preference_name.clone());
-        }
-    }
-    for experiment in state.experiments.values() {
-        names.extend(experiment.preferences.keys().cloned());
-    }
-    names
 }
