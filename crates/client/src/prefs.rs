@@ -89,6 +89,20 @@ pub trait PrefStore {
     fn apply(&mut self, write: &PrefWrite) {
         self.set(&write.name, write.branch, write.value.clone());
     }
+    /// The sequence number of the last journal whose writes this store holds, as recorded by
+    /// [`PrefStore::mark_journal`]; `None` for stores that do not record one.
+    fn journal_mark(&self) -> Option<u64> {
+        None
+    }
+    /// Records, durably with the writes at the next [`PrefStore::flush`], that this store
+    /// holds the writes of journal `seq`. Returns whether the store records marks (the
+    /// default does not): the runtime then need not clear the journal with a second state
+    /// write after the preferences are flushed, because the mark tells a later run that the
+    /// journal was applied (see [`crate::runtime::commit`]).
+    fn mark_journal(&mut self, seq: u64) -> bool {
+        let _ = seq;
+        false
+    }
 }
 
 /// A change of a preference's effective value, as observers see it.
@@ -184,6 +198,9 @@ impl PrefStore for MemoryPrefStore {
 struct PrefsDocument {
     version: u32,
     prefs: BTreeMap<String, PrefEntry>,
+    /// The journal mark ([`PrefStore::mark_journal`]), written with the values it vouches for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    journal: Option<u64>,
 }
 
 /// The version of the preferences file this build writes.
@@ -195,6 +212,7 @@ pub const PREFS_FILE_VERSION: u32 = 1;
 pub struct FilePrefStore {
     path: PathBuf,
     memory: MemoryPrefStore,
+    journal: Option<u64>,
     dirty: bool,
 }
 
@@ -204,7 +222,7 @@ impl FilePrefStore {
 
     /// Opens (or starts) the store at `path`. A missing file is an empty store.
     pub fn open(path: &Path) -> Result<FilePrefStore, PrefError> {
-        let prefs = match std::fs::read(path) {
+        let document = match std::fs::read(path) {
             Ok(bytes) => {
                 let document: PrefsDocument =
                     serde_json::from_slice(&bytes).map_err(|e| PrefError::Corrupt {
@@ -213,9 +231,9 @@ impl FilePrefStore {
                         column: e.column(),
                         message: e.to_string(),
                     })?;
-                document.prefs
+                document
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => PrefsDocument::default(),
             Err(source) => {
                 return Err(PrefError::Io {
                     path: path.to_owned(),
@@ -225,7 +243,8 @@ impl FilePrefStore {
         };
         Ok(FilePrefStore {
             path: path.to_owned(),
-            memory: MemoryPrefStore::from_entries(prefs),
+            memory: MemoryPrefStore::from_entries(document.prefs),
+            journal: document.journal,
             dirty: false,
         })
     }
@@ -250,6 +269,18 @@ impl PrefStore for FilePrefStore {
         self.memory.names()
     }
 
+    fn journal_mark(&self) -> Option<u64> {
+        self.journal
+    }
+
+    fn mark_journal(&mut self, seq: u64) -> bool {
+        if self.journal != Some(seq) {
+            self.journal = Some(seq);
+            self.dirty = true;
+        }
+        true
+    }
+
     fn flush(&mut self) -> Result<(), PrefError> {
         if !self.dirty {
             return Ok(());
@@ -257,6 +288,7 @@ impl PrefStore for FilePrefStore {
         let document = PrefsDocument {
             version: PREFS_FILE_VERSION,
             prefs: self.memory.entries().clone(),
+            journal: self.journal,
         };
         let bytes = serde_json::to_vec_pretty(&document).map_err(|e| PrefError::Io {
             path: self.path.clone(),

@@ -12,13 +12,19 @@
 //!    preferences changed while the client was not running end their experiment.
 //! 4. **Manifest**: from a file or a URL (with ETag, timeout and backoff). A manifest that
 //!    cannot be fetched, parsed or verified, or that is older than the last accepted one, is
-//!    refused and the last good manifest (kept in the profile) is used instead.
+//!    refused and the last good manifest (kept in the profile) is used instead. A new
+//!    manifest is written to a temporary file while it is verified, and becomes the last
+//!    good one once accepted.
 //! 5. **Evaluate and apply**: Normandy recipes through the core's evaluation and the actions
 //!    in [`crate::normandy`]; a Manifest v1 document through [`crate::manifest_v1`]. Every
 //!    preference write goes to a [`StagedPrefs`] overlay first.
 //! 6. **Commit** in two steps: the state with the run's preference writes in its journal,
 //!    then the preference store, then the state again with an empty journal. A crash at any
-//!    point leaves a state that records every applied change (and so can undo it).
+//!    point leaves a state that records every applied change (and so can undo it). A store
+//!    that records journal marks (the reference client's file store) gets the journal's
+//!    number with its values, and the third write is left out: the journal stays in the
+//!    state, marked as applied. A run that changes nothing but bookkeeping (see
+//!    [`ClientState::differs_from_persisted`]) writes nothing.
 //! 7. **Upload** queued telemetry when an endpoint is configured.
 
 use std::collections::BTreeMap;
@@ -39,7 +45,7 @@ use crate::manifest::{
 use crate::normandy::{self, NormandyConfig, RecipeRun, Session, Suitability};
 use crate::prefs::{Branch, PrefStore, PrefWrite, StagedPrefs};
 use crate::signature::TrustedKeys;
-use crate::state::{ClientState, LoadNote, StateError, StateFile, write_atomically};
+use crate::state::{ClientState, LoadNote, StateError, StateFile, stage_file, write_atomically};
 use crate::telemetry::{UploadOutcome, UploadPolicy};
 
 /// Where a manifest comes from.
@@ -254,19 +260,33 @@ pub fn open_state(
     now: Timestamp,
 ) -> Result<(ClientState, LoadNote, usize), RunError> {
     let (mut state, note) = profile.state_file().load(now)?;
-    let replayed = state.journal.len();
-    if replayed > 0 {
-        for write in &state.journal {
-            prefs.apply(write);
-        }
-        prefs.flush()?;
-        state.journal.clear();
+    if state.journal.is_empty() {
+        return Ok((state, note, 0));
     }
+    // A store that recorded this journal's mark with its values has them already: the
+    // journal was left in the state when its run ended (see `commit`).
+    if prefs.journal_mark() == Some(state.journal_seq) {
+        state.journal.clear();
+        return Ok((state, note, 0));
+    }
+    let replayed = state.journal.len();
+    for write in &state.journal {
+        prefs.apply(write);
+    }
+    prefs.mark_journal(state.journal_seq);
+    prefs.flush()?;
+    state.journal.clear();
     Ok((state, note, replayed))
 }
 
 /// Commits a run: journal the writes in the state, apply them to the store, clear the
 /// journal. `events` are queued in the same state write as the journal.
+///
+/// The state with the journal (and every record that can undo its writes) is durable before
+/// any write reaches the store. A store that records journal marks
+/// ([`PrefStore::mark_journal`]) gets the journal's number in the same flush as its writes,
+/// so the journal need not be cleared by a second state write: it stays in the file, marked
+/// as applied, until the next state write. Other stores get the second write.
 pub fn commit(
     profile: &Profile,
     state: &mut ClientState,
@@ -282,13 +302,17 @@ pub fn commit(
         return Ok(());
     }
     state.journal = writes.to_vec();
+    state.journal_seq = state.journal_seq.wrapping_add(1);
     file.save(state)?;
     for write in writes {
         prefs.apply(write);
     }
+    let marked = prefs.mark_journal(state.journal_seq);
     prefs.flush()?;
     state.journal.clear();
-    file.save(state)?;
+    if !marked {
+        file.save(state)?;
+    }
     Ok(())
 }
 
@@ -304,6 +328,9 @@ pub fn run(
         source,
     })?;
     let (mut state, load_note, replayed_writes) = open_state(env.profile, env.prefs, now)?;
+    // The state as it is on disk, when the run may find nothing to write: a new, migrated or
+    // replayed state must be written in any case.
+    let persisted = (load_note == LoadNote::Loaded && replayed_writes == 0).then(|| state.clone());
     let user_id = user_id(context, &mut state, env.random);
     let builtins = builtin_defaults(context);
 
@@ -372,7 +399,15 @@ pub fn run(
         (staged.writes(), next_wake_up)
     };
 
-    commit(env.profile, &mut state, env.prefs, &writes, &events, now)?;
+    // A run that writes no preference, queues no event and changes nothing else that
+    // matters in the state (see `ClientState::differs_from_persisted`) leaves the file as it
+    // is: what is on disk already records everything applied.
+    let unchanged = writes.is_empty()
+        && events.is_empty()
+        && persisted.is_some_and(|persisted| !state.differs_from_persisted(persisted));
+    if !unchanged {
+        commit(env.profile, &mut state, env.prefs, &writes, &events, now)?;
+    }
 
     let upload = match &env.config.upload {
         Some(policy) if !state.telemetry.pending.is_empty() => {
@@ -643,24 +678,49 @@ fn obtain_manifest(
         }
         fall_back(env, state, reason)
     };
-    let loaded = match manifest::load(&origin.describe(), &bytes) {
-        Ok(loaded) => loaded,
-        Err(e) => return refuse(env, state, e.to_string()),
-    };
+    let path = env.profile.last_good_manifest_path();
+    // A manifest that is not the last good one byte for byte (a first run, a new
+    // publication) is written to a temporary file while it is read and verified, so that
+    // its fsync overlaps that work; it is put in place only once it is accepted, and removed
+    // otherwise. (Same length is taken as "probably the same": such a manifest is written
+    // after verification if it is new after all.)
+    let stage = std::fs::metadata(&path).map_or(true, |m| m.len() != bytes.len() as u64);
     let last = last_accepted(state);
-    let verified = match manifest::verify(loaded, trusted_keys(env), last.as_ref(), &policy(env)) {
+    let (checked, staged) = std::thread::scope(|scope| {
+        let stager = stage
+            .then(|| {
+                std::thread::Builder::new()
+                    .name("flightdeck-stage".to_owned())
+                    .spawn_scoped(scope, || stage_file(&path, &bytes))
+                    .ok()
+            })
+            .flatten();
+        let checked = manifest::load(&origin.describe(), &bytes)
+            .map_err(|e| e.to_string())
+            .and_then(|loaded| {
+                manifest::verify(loaded, trusted_keys(env), last.as_ref(), &policy(env))
+                    .map_err(|e| format!("refused: {e}"))
+            });
+        (checked, stager.and_then(|stager| stager.join().ok()))
+    });
+    let verified = match checked {
         Ok(verified) => verified,
-        Err(e) => return refuse(env, state, format!("refused: {e}")),
+        // A staged file is removed when dropped.
+        Err(reason) => return refuse(env, state, reason),
     };
     let digest = verified.loaded().content_sha256().to_string();
     let unchanged = state.manifest.sha256.as_deref() == Some(digest.as_str());
-    let path = env.profile.last_good_manifest_path();
     state.manifest.last_error = None;
-    if (!unchanged || !path.exists())
-        && let Err(e) = write_atomically(&path, &bytes)
-    {
-        // The manifest is still good for this run; the next run gets it again.
-        state.manifest.last_error = Some(format!("{}: {e}", path.display()));
+    if !unchanged || !path.exists() {
+        let written = match staged {
+            Some(Ok(staged)) => staged.put_in_place(),
+            // Not staged (or staging failed): written here.
+            _ => write_atomically(&path, &bytes),
+        };
+        if let Err(e) = written {
+            // The manifest is still good for this run; the next run gets it again.
+            state.manifest.last_error = Some(format!("{}: {e}", path.display()));
+        }
     }
     if let Some(accepted) = verified.accepted() {
         state.manifest.serial = Some(accepted.serial);

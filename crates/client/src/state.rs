@@ -49,6 +49,16 @@ pub struct ClientState {
     /// (they are absolute values, so replaying is harmless) before anything else reads prefs.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub journal: Vec<PrefWrite>,
+    /// The sequence number of the last journal written: a preference store that records
+    /// journal marks ([`crate::prefs::PrefStore::mark_journal`]) holding this number already
+    /// has the journal's writes, so it is not replayed (and may stay in the file until the
+    /// next state write).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub journal_seq: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The state of a rollout record.
@@ -280,6 +290,33 @@ impl ClientState {
     }
 }
 
+/// How far the `lastSeen` of an experiment record on disk may lag behind the one in memory
+/// before a run that changed nothing else writes the state (see
+/// [`ClientState::differs_from_persisted`]).
+pub const LAST_SEEN_RESOLUTION: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
+
+impl ClientState {
+    /// Whether this state (at the end of a run) differs from `persisted` (the state the run
+    /// loaded, as it is on disk) in anything that must be written.
+    ///
+    /// Everything counts except an experiment record's `lastSeen` that moved forward by less
+    /// than [`LAST_SEEN_RESOLUTION`]: Normandy bumps it each time the recipe is seen, but no
+    /// decision reads it (it is shown by `client status`), and Firefox itself writes it with a
+    /// deferred save that a crash can lose. So a steady run, whose only change is that
+    /// bookkeeping, needs no fsync'd write; the value on disk is at most a day old.
+    pub fn differs_from_persisted(&self, mut persisted: ClientState) -> bool {
+        for (slug, record) in &mut persisted.experiments {
+            if let Some(current) = self.experiments.get(slug)
+                && current.last_seen >= record.last_seen
+                && current.last_seen.duration_since(record.last_seen) < LAST_SEEN_RESOLUTION
+            {
+                record.last_seen = current.last_seen;
+            }
+        }
+        persisted != *self
+    }
+}
+
 /// Why the state could not be loaded or saved.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -401,6 +438,14 @@ impl StateFile {
 /// Parses a state file of any known version; returns the state (migrated to the current
 /// version) and the version found, or a description of the problem.
 fn parse_state(bytes: &[u8]) -> Result<(ClientState, u32), String> {
+    // A state this build wrote reads straight into the types (the client loads it at every
+    // run); anything else (older versions to migrate, problems to describe) goes through a
+    // `serde_json::Value` as below, which gives the same state for a current file.
+    if let Ok(state) = serde_json::from_slice::<ClientState>(bytes)
+        && state.version == STATE_VERSION
+    {
+        return Ok((state, STATE_VERSION));
+    }
     let mut raw: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| format!("line {} column {}: {e}", e.line(), e.column()))?;
     let Some(object) = raw.as_object() else {
@@ -492,6 +537,14 @@ fn migrate_single_pref_record(record: &mut serde_json::Value) {
 /// Writes `bytes` to `path` so that a crash leaves either the old or the new content: write a
 /// temporary file in the same directory, fsync it, rename it over `path`, fsync the directory.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    stage_file(path, bytes)?.put_in_place()
+}
+
+/// The first half of [`write_atomically`]: `bytes` written to a temporary file next to
+/// `path` and fsynced. [`StagedFile::put_in_place`] does the second half; a staged file that
+/// is dropped instead is removed. Staging can run while something else is computed (the
+/// client stages a new manifest while it reads and verifies it).
+pub fn stage_file(path: &Path, bytes: &[u8]) -> std::io::Result<StagedFile> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
         _ => PathBuf::from("."),
@@ -500,23 +553,49 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        crash_point::reached();
-        std::fs::rename(&tmp, path)?;
+    let staged = StagedFile {
+        tmp: dir.join(format!(".{name}.tmp-{}", std::process::id())),
+        path: path.to_owned(),
+        dir,
+        pending: true,
+    };
+    let mut file = std::fs::File::create(&staged.tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    crash_point::reached();
+    Ok(staged)
+}
+
+/// A file written and fsynced under a temporary name (see [`stage_file`]).
+#[derive(Debug)]
+pub struct StagedFile {
+    tmp: PathBuf,
+    path: PathBuf,
+    dir: PathBuf,
+    /// Whether the temporary file is still there to remove.
+    pending: bool,
+}
+
+impl StagedFile {
+    /// Renames the file over its destination and fsyncs the directory: a crash leaves either
+    /// the old or the new content.
+    pub fn put_in_place(mut self) -> std::io::Result<()> {
+        std::fs::rename(&self.tmp, &self.path)?;
+        self.pending = false;
         // The rename is durable only once the directory entry is.
-        std::fs::File::open(&dir)?.sync_all()?;
+        std::fs::File::open(&self.dir)?.sync_all()?;
         crash_point::reached();
         Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
     }
-    result
+}
+
+impl Drop for StagedFile {
+    fn drop(&mut self) {
+        if self.pending {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 /// Deterministic crash points for the crash tests: with the `crash-points` feature, the process
@@ -599,6 +678,73 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from(StateFile::FILE_NAME)]);
+    }
+
+    #[test]
+    fn only_a_recent_last_seen_is_not_worth_a_write() {
+        let mut persisted = ClientState::new();
+        persisted.experiments.insert(
+            "e".into(),
+            ExperimentRecord {
+                slug: "e".into(),
+                action_name: "multi-preference-experiment".into(),
+                branch: "b".into(),
+                expired: false,
+                last_seen: ts("2026-01-01T00:00:00Z"),
+                temporary_error_deadline: None,
+                experiment_type: "exp".into(),
+                user_facing_name: String::new(),
+                user_facing_description: String::new(),
+                preferences: BTreeMap::new(),
+                enrolled_at: None,
+                ended_at: None,
+                end_reason: None,
+            },
+        );
+        let seen_at = |time: &str| {
+            let mut state = persisted.clone();
+            if let Some(record) = state.experiments.get_mut("e") {
+                record.last_seen = ts(time);
+            }
+            state
+        };
+        assert!(!persisted.differs_from_persisted(persisted.clone()));
+        assert!(!seen_at("2026-01-01T23:59:59Z").differs_from_persisted(persisted.clone()));
+        assert!(seen_at("2026-01-02T00:00:00Z").differs_from_persisted(persisted.clone()));
+        assert!(seen_at("2025-12-31T23:00:00Z").differs_from_persisted(persisted.clone()));
+        let mut other = seen_at("2026-01-01T01:00:00Z");
+        if let Some(record) = other.experiments.get_mut("e") {
+            record.temporary_error_deadline = Some(ts("2026-01-08T00:00:00Z"));
+        }
+        assert!(other.differs_from_persisted(persisted.clone()));
+        let mut other = seen_at("2026-01-01T01:00:00Z");
+        other.telemetry.next_seq = 1;
+        assert!(other.differs_from_persisted(persisted.clone()));
+        let mut other = ClientState::new();
+        other.experiments = persisted.experiments.clone();
+        other
+            .experiments
+            .insert("f".into(), persisted.experiments["e"].clone());
+        assert!(other.differs_from_persisted(persisted));
+    }
+
+    #[test]
+    fn a_current_state_reads_the_same_straight_or_through_a_value() {
+        let mut state = sample_state();
+        state.journal_seq = 7;
+        let bytes = serde_json::to_vec(&state).unwrap();
+        let (direct, version) = parse_state(&bytes).unwrap();
+        assert_eq!(version, STATE_VERSION);
+        let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let through_value: ClientState = serde_json::from_value(value).unwrap();
+        assert_eq!(direct, through_value);
+        assert_eq!(direct, state);
+        // A repeated key is refused by the typed reading and read as before (last value).
+        let repeated = br#"{"version": 1, "userId": "a", "userId": "b"}"#;
+        assert_eq!(
+            parse_state(repeated).unwrap().0.user_id.as_deref(),
+            Some("b")
+        );
     }
 
     #[test]

@@ -346,6 +346,110 @@ fn a_recipe_set_from_a_file_is_applied_and_kept_as_the_last_good_manifest() {
 }
 
 #[test]
+fn a_run_that_changes_only_last_seen_leaves_the_state_file_alone_for_a_day() {
+    let mut h = Harness::new();
+    let origin = h.file("recipes.json", &recipes());
+    let mut prefs = MemoryPrefStore::new();
+    h.run(&mut prefs, &origin, &release_client(), t0());
+    let state_path = h.profile.state_file().path().to_owned();
+    let written = std::fs::read(&state_path).unwrap();
+    assert_eq!(h.state().experiments["exp-u"].last_seen, t0());
+
+    // Runs within a day of the stored `lastSeen` change nothing else: no write at all (the
+    // in-memory `lastSeen` moved, so a write would have changed the file).
+    for seconds in [3600, 23 * 3600] {
+        let report = h.run(&mut prefs, &origin, &release_client(), after(seconds));
+        assert_eq!(report.manifest, ManifestStatus::Unchanged);
+        assert!(report.pref_writes.is_empty() && report.events.is_empty());
+        assert_eq!(
+            std::fs::read(&state_path).unwrap(),
+            written,
+            "after {seconds} s"
+        );
+    }
+
+    // A day after the stored value, the run writes the new `lastSeen`.
+    h.run(&mut prefs, &origin, &release_client(), after(24 * 3600));
+    let state = h.state();
+    assert_eq!(state.experiments["exp-u"].last_seen, after(24 * 3600));
+    assert_eq!(state.experiments["exp-h"].last_seen, after(24 * 3600));
+
+    // Any other change is written at once: the experiment's recipe is gone, so it ends.
+    let without_exp_u: Vec<Value> = recipes()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["id"] != 2)
+        .cloned()
+        .collect();
+    let origin = h.file("recipes-2.json", &Value::Array(without_exp_u));
+    let report = h.run(
+        &mut prefs,
+        &origin,
+        &release_client(),
+        after(24 * 3600 + 60),
+    );
+    assert_eq!(
+        summary(&report.events),
+        vec![triple("unenroll", "preference_study", "exp-u")]
+    );
+    assert!(h.state().experiments["exp-u"].expired);
+}
+
+#[test]
+fn a_new_manifest_replaces_the_last_good_one_only_once_accepted() {
+    let mut h = Harness::new();
+    let mut prefs = MemoryPrefStore::new();
+    let first = h.file("recipes.json", &recipes());
+    h.run(&mut prefs, &first, &release_client(), t0());
+    let last_good = h.profile.last_good_manifest_path();
+    let kept = std::fs::read(&last_good).unwrap();
+    let dir = h.profile.dir().to_owned();
+    let profile_files = || {
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let files = profile_files();
+
+    // Refused (not a manifest): the last good one stays, and nothing is left behind.
+    let broken = h.dir.path().join("broken.json");
+    std::fs::write(&broken, b"{\"format\": \"flightdeck-manifest\", oops").unwrap();
+    let report = h.run(
+        &mut prefs,
+        &ManifestOrigin::File(broken),
+        &release_client(),
+        after(60),
+    );
+    assert!(matches!(
+        report.manifest,
+        ManifestStatus::UsedLastGood { .. }
+    ));
+    assert_eq!(std::fs::read(&last_good).unwrap(), kept);
+    assert_eq!(profile_files(), files);
+
+    // Accepted: it becomes the last good one.
+    let mut more = recipes();
+    more.as_array_mut()
+        .unwrap()
+        .push(rollout(9, "roll-9", "true", json!({"rt.nine": 9})));
+    let second = h.file("recipes-2.json", &more);
+    let report = h.run(&mut prefs, &second, &release_client(), after(120));
+    assert_eq!(report.manifest, ManifestStatus::Accepted { serial: None });
+    let ManifestOrigin::File(path) = &second else {
+        unreachable!()
+    };
+    assert_eq!(
+        std::fs::read(&last_good).unwrap(),
+        std::fs::read(path).unwrap()
+    );
+    assert_eq!(profile_files(), files);
+}
+
+#[test]
 fn preference_changed_ends_the_owning_experiment_without_reset() {
     let mut h = Harness::new();
     let origin = h.file("recipes.json", &recipes());
@@ -403,6 +507,56 @@ fn preference_changed_ends_the_owning_experiment_without_reset() {
     assert_eq!(report.events, vec![]);
     assert_eq!(report.annotations, expected);
     assert_eq!(prefs.get("rt.u"), entry(Some(2), Some(7)));
+}
+
+#[test]
+fn a_store_that_marks_journals_needs_no_second_state_write() {
+    let mut h = Harness::new();
+    let context = release_client();
+    let origin = h.file("recipes.json", &recipes());
+
+    // A file store records the journal's number with its values: the state keeps the
+    // journal (it is not written a second time), marked as applied.
+    let mut prefs = FilePrefStore::open(&h.prefs_path()).unwrap();
+    let report = h.run(&mut prefs, &origin, &context, t0());
+    assert_eq!(report.pref_writes.len(), 4);
+    let state = h.state();
+    assert_eq!(sorted(state.journal.clone()), sorted(report.pref_writes));
+    assert_eq!(state.journal_seq, 1);
+    let stored: Value = serde_json::from_slice(&std::fs::read(h.prefs_path()).unwrap()).unwrap();
+    assert_eq!(stored["journal"], 1);
+
+    // The next run sees the mark and replays nothing; the values are the first run's.
+    let mut prefs = FilePrefStore::open(&h.prefs_path()).unwrap();
+    let report = h.run(&mut prefs, &origin, &context, after(60));
+    assert_eq!(report.replayed_writes, 0);
+    assert!(report.pref_writes.is_empty());
+    assert_eq!(prefs.get("rt.a"), entry(Some(5), None));
+    assert_eq!(prefs.get("rt.u"), entry(Some(2), Some(101)));
+
+    // A store without the mark (an older file, or one restored from before the run) gets
+    // the journal replayed, and is marked then.
+    let mut stored = stored;
+    stored.as_object_mut().unwrap().remove("journal");
+    stored["prefs"]["rt.a"]["default"] = json!(1);
+    std::fs::write(h.prefs_path(), stored.to_string()).unwrap();
+    let mut prefs = FilePrefStore::open(&h.prefs_path()).unwrap();
+    let report = h.run(&mut prefs, &origin, &context, after(120));
+    assert_eq!(report.replayed_writes, 4);
+    assert_eq!(prefs.get("rt.a"), entry(Some(5), None));
+    assert!(
+        h.state().journal.is_empty(),
+        "a replayed journal is cleared"
+    );
+    let again = FilePrefStore::open(&h.prefs_path()).unwrap();
+    assert_eq!(again.get("rt.a"), entry(Some(5), None));
+
+    // A store that keeps no marks gets the journal cleared by a second state write.
+    let mut h = Harness::new();
+    let mut memory = MemoryPrefStore::new();
+    let report = h.run(&mut memory, &origin, &context, t0());
+    assert_eq!(report.pref_writes.len(), 4);
+    assert!(h.state().journal.is_empty());
 }
 
 #[test]

@@ -39,6 +39,15 @@
 //!   (on the `regress` engine, see `jexl/regexp.rs`); `bucketSample` applies JavaScript's `+` and `>`
 //!   to its arguments, and a NaN sampling fraction is compared as Firefox's text key.
 //!
+//! # Compiling
+//!
+//! Tokens are parsed into a tree (`jexl/ast.rs`), which `jexl/compile.rs` turns into a flat
+//! program (`jexl/program.rs`). The filters manifests are made of (`&&` chains of list,
+//! string, version and sampling clauses) skip the tree: `jexl/fast.rs` writes their program
+//! from the tokens, the
+//! same program operation for operation, because a client compiles every filter of its
+//! manifest at every run.
+//!
 //! Deliberate limits of the model: objects have no prototype (`x.toString` is `undefined`),
 //! dates have no identity (`d == d` is false for two date values, even for the same one read
 //! twice), string indexing works on UTF-16 units but lone surrogates become U+FFFD, a
@@ -51,6 +60,7 @@ mod ast;
 mod compile;
 mod date;
 mod eval;
+mod fast;
 mod lexer;
 mod ops;
 mod parser;
@@ -73,6 +83,9 @@ pub const MAX_NESTING: usize = 128;
 /// Deepest accepted expression tree (chains of `&&` or of `||` count as one level). This
 /// bounds the recursion of compilation and evaluation.
 pub const MAX_DEPTH: usize = 256;
+
+/// A compiler that takes some token sequences straight to a program (see [`fast`]).
+type Shortcut = fn(&str, &[lexer::Token]) -> Option<program::Program>;
 
 /// A compiled expression.
 #[derive(Debug, Clone)]
@@ -103,12 +116,14 @@ pub struct EvalError {
 impl Expression {
     /// Parses and compiles `source` exactly as mozjexl 1.1.6 would read it.
     pub fn parse(source: &str) -> Result<Expression, ParseError> {
-        Expression::parse_with(source, compile::compile)
+        Expression::parse_with(source, Some(fast::compile), compile::compile)
     }
 
-    /// Parses `source` and compiles it with `compile`.
+    /// Parses `source` and compiles it with `compile`, or with `shortcut` when that takes the
+    /// tokens (see [`fast`]).
     fn parse_with(
         source: &str,
+        shortcut: Option<Shortcut>,
         compile: fn(&ast::Ast) -> program::Program,
     ) -> Result<Expression, ParseError> {
         if source.len() > MAX_SOURCE_LEN {
@@ -118,6 +133,12 @@ impl Expression {
             });
         }
         let tokens = lexer::tokenize(source)?;
+        if let Some(program) = shortcut.and_then(|shortcut| shortcut(source, &tokens)) {
+            return Ok(Expression {
+                program,
+                source: Arc::from(source),
+            });
+        }
         let limits = parser::Limits {
             max_nesting: MAX_NESTING,
         };
@@ -144,11 +165,21 @@ impl Expression {
     /// newlines are first replaced by spaces (so a `#` comment runs to the end of the filter).
     /// Byte offsets are unchanged by the replacement.
     pub fn parse_normandy(source: &str) -> Result<Expression, ParseError> {
-        if source.contains(['\t', '\n', '\r']) {
+        // Three `memchr` scans: these are ASCII, and a filter is compiled once per recipe and
+        // run.
+        let bytes = source.as_bytes();
+        if bytes.contains(&b'\n') || bytes.contains(&b'\t') || bytes.contains(&b'\r') {
             Expression::parse(&source.replace(['\t', '\n', '\r'], " "))
         } else {
             Expression::parse(source)
         }
+    }
+
+    /// Whether evaluating can read anything of the Normandy filter environment's `recipe`
+    /// besides `recipe.id` (see [`program::Program::reads_recipe_beyond_id`]): when it cannot,
+    /// evaluation may bind `recipe` to `{id}` alone instead of building `{id, arguments}`.
+    pub(crate) fn reads_recipe_beyond_id(&self) -> bool {
+        self.program.recipe_beyond_id
     }
 
     /// The source text this expression was compiled from.

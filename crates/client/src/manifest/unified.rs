@@ -1,8 +1,8 @@
 //! Reading a signed unified manifest without a `serde_json::Value` of the whole document.
 //!
 //! A client reads a 1,000-recipe manifest (about a megabyte) at every run, so this path is
-//! built for speed: the top-level members are sliced out of the text as they are
-//! (`RawValue`), each member's canonical form is written while it is read (see
+//! built for speed: the top-level members are sliced out of the text as they are (found by
+//! a byte scan, see [`scan_members`]), each member's canonical form is written while it is read (see
 //! [`canonical::canonicalize`]), the pieces are hashed in canonical order for the replay
 //! check and for the signature, and the embedded documents go to the core parsers as slices
 //! of the text. A `serde_json::Value` of the document is only built when someone asks for it
@@ -45,21 +45,21 @@ const MEMBER_DEPTH: usize = 126;
 /// A top-level member: its key, its text, and its canonical form.
 struct Member<'a> {
     key: Cow<'a, str>,
-    raw: &'a RawValue,
+    raw: &'a str,
     canonical: Canonical,
 }
 
 impl Member<'_> {
     /// The value read as a tree, for the header members' checks (they are small).
     fn node(&self) -> Option<Node<'_>> {
-        Node::parse(self.raw.get(), MEMBER_DEPTH)
+        Node::parse(self.raw, MEMBER_DEPTH)
             .ok()
             .map(|parsed| parsed.node)
     }
 
     /// The byte offset of the value in `text` (the raw value is a slice of it).
     fn offset(&self, text: &str) -> usize {
-        (self.raw.get().as_ptr() as usize).saturating_sub(text.as_ptr() as usize)
+        (self.raw.as_ptr() as usize).saturating_sub(text.as_ptr() as usize)
     }
 }
 
@@ -70,7 +70,7 @@ impl Member<'_> {
 pub(super) fn read(name: &str, text: &str) -> Option<Result<Loaded, ManifestError>> {
     let raw_members = top_members(text)?;
     let (_, format) = raw_members.iter().rev().find(|(key, _)| key == "format")?;
-    if Node::parse(format.get(), 0).ok()?.node.as_str() != Some(FORMAT) {
+    if Node::parse(format, 0).ok()?.node.as_str() != Some(FORMAT) {
         return None;
     }
     let mut locator = JsonLocator::for_valid_json(text);
@@ -136,12 +136,10 @@ struct SignedContent {
 
 /// The canonical form of each member, and the hashes of the members in key order without
 /// `signature` (with a repeated key the document is refused, and these hashes go unused).
-fn signed_content(
-    members: &[(Cow<'_, str>, &RawValue)],
-) -> Result<SignedContent, serde_json::Error> {
+fn signed_content(members: &[(Cow<'_, str>, &str)]) -> Result<SignedContent, serde_json::Error> {
     let canonical = members
         .iter()
-        .map(|(key, raw)| canonical::canonicalize(raw.get(), MEMBER_DEPTH, key == "normandy"))
+        .map(|(key, raw)| canonical::canonicalize(raw, MEMBER_DEPTH, key == "normandy"))
         .collect::<Result<Vec<Canonical>, _>>()?;
     let mut order: Vec<(&str, &Canonical)> = members
         .iter()
@@ -185,7 +183,7 @@ impl Embedded {
     fn parse(
         name: &str,
         text: &str,
-        members: &[(Cow<'_, str>, &RawValue)],
+        members: &[(Cow<'_, str>, &str)],
         locator: &mut JsonLocator,
     ) -> Embedded {
         let member = |key: &str| {
@@ -194,9 +192,8 @@ impl Embedded {
                 .rev()
                 .find(|(k, _)| k == key)
                 .map(|(_, raw)| {
-                    let offset =
-                        (raw.get().as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
-                    (offset, raw.get())
+                    let offset = (raw.as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
+                    (offset, *raw)
                 })
         };
         let normandy = member("normandy").map(|(offset, member)| {
@@ -228,8 +225,139 @@ impl Embedded {
     }
 }
 
-/// The members of the JSON object `text`, in text order; `None` when `text` is not one.
-fn top_members(text: &str) -> Option<Vec<(Cow<'_, str>, &RawValue)>> {
+/// The members of the JSON object `text` (keys, and the text of each value), in text order;
+/// `None` when `text` is not one.
+fn top_members(text: &str) -> Option<Vec<(Cow<'_, str>, &str)>> {
+    scan_members(text).or_else(|| serde_members(text))
+}
+
+/// [`top_members`] by a byte scan: a manifest is a megabyte of JSON, read at every run, and
+/// `serde_json` reads every value of it to find where the members end. This finds the ends
+/// of the values only (strings, brackets), and checks the object around them; each value is
+/// read in full afterwards by [`canonical::canonicalize`], which refuses what `serde_json`
+/// refuses, and keys are read by `serde_json` itself. `None` when the text is anything but
+/// a plain object of such members, for [`serde_members`] to decide.
+fn scan_members(text: &str) -> Option<Vec<(Cow<'_, str>, &str)>> {
+    let bytes = text.as_bytes();
+    let skip_space = |mut at: usize| {
+        while matches!(bytes.get(at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            at += 1;
+        }
+        at
+    };
+    let mut at = skip_space(0);
+    (bytes.get(at) == Some(&b'{')).then_some(())?;
+    at = skip_space(at + 1);
+    let mut members = Vec::with_capacity(8);
+    if bytes.get(at) == Some(&b'}') {
+        at += 1;
+    } else {
+        loop {
+            let key_end = string_end(bytes, at)?;
+            let key = key_text(text.get(at..key_end)?)?;
+            at = skip_space(key_end);
+            (bytes.get(at) == Some(&b':')).then_some(())?;
+            let value_start = skip_space(at + 1);
+            let value_end = value_end(bytes, value_start)?;
+            members.push((key, text.get(value_start..value_end)?));
+            at = skip_space(value_end);
+            match bytes.get(at) {
+                Some(b',') => at = skip_space(at + 1),
+                Some(b'}') => {
+                    at += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    (skip_space(at) == bytes.len()).then_some(members)
+}
+
+/// An object key (`"…"`, quotes included) as `serde_json` reads it.
+fn key_text(quoted: &str) -> Option<Cow<'_, str>> {
+    let mut deserializer = serde_json::Deserializer::from_str(quoted);
+    let key = serde::de::DeserializeSeed::deserialize(KeySeed, &mut deserializer).ok()?;
+    deserializer.end().ok()?;
+    Some(key)
+}
+
+/// The end (after the closing quote) of the string starting at `at`.
+fn string_end(bytes: &[u8], at: usize) -> Option<usize> {
+    (bytes.get(at) == Some(&b'"')).then_some(())?;
+    let mut at = at + 1;
+    loop {
+        // Eight bytes at a time up to the next quote or backslash: most of a manifest is
+        // the text of strings.
+        while let Some(chunk) = bytes.get(at..at + 8) {
+            let word = u64::from_le_bytes(chunk.try_into().ok()?);
+            let stops = zero_bytes(word ^ splat(b'"')) | zero_bytes(word ^ splat(b'\\'));
+            if stops != 0 {
+                at += (stops.trailing_zeros() / 8) as usize;
+                break;
+            }
+            at += 8;
+        }
+        match bytes.get(at)? {
+            b'"' => return Some(at + 1),
+            // A backslash and the character it escapes (the escape is checked when the
+            // string is read).
+            b'\\' => at += 2,
+            _ => at += 1,
+        }
+    }
+}
+
+/// `byte` in every byte of a word.
+const fn splat(byte: u8) -> u64 {
+    u64::from_ne_bytes([byte; 8])
+}
+
+/// The high bit of every zero byte of `word`, the lowest one exact (a borrow may mark bytes
+/// above it).
+fn zero_bytes(word: u64) -> u64 {
+    word.wrapping_sub(splat(0x01)) & !word & splat(0x80)
+}
+
+/// The end of the value starting at `at`: a string, an array or object (to its matching
+/// bracket, strings skipped), or a number or literal (to the next delimiter). What is inside
+/// is not checked here.
+fn value_end(bytes: &[u8], at: usize) -> Option<usize> {
+    match bytes.get(at)? {
+        b'"' => string_end(bytes, at),
+        b'[' | b'{' => {
+            let mut depth = 0usize;
+            let mut at = at;
+            loop {
+                match bytes.get(at)? {
+                    b'"' => {
+                        at = string_end(bytes, at)?;
+                        continue;
+                    }
+                    b'[' | b'{' => depth += 1,
+                    b']' | b'}' => {
+                        depth = depth.checked_sub(1)?;
+                        if depth == 0 {
+                            return Some(at + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                at += 1;
+            }
+        }
+        _ => {
+            let len = bytes
+                .get(at..)?
+                .iter()
+                .position(|b| matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))?;
+            (len > 0).then_some(at + len)
+        }
+    }
+}
+
+/// [`top_members`] by `serde_json`.
+fn serde_members(text: &str) -> Option<Vec<(Cow<'_, str>, &str)>> {
     struct TopVisitor;
 
     impl<'de> Visitor<'de> for TopVisitor {
@@ -251,7 +379,12 @@ fn top_members(text: &str) -> Option<Vec<(Cow<'_, str>, &RawValue)>> {
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let members = deserializer.deserialize_map(TopVisitor).ok()?;
     deserializer.end().ok()?;
-    Some(members)
+    Some(
+        members
+            .into_iter()
+            .map(|(key, raw)| (key, raw.get()))
+            .collect(),
+    )
 }
 
 /// Checks the members of a unified manifest and puts the parts together.
@@ -459,9 +592,8 @@ fn read_members(
 }
 
 /// A small member as `serde_json` shows it (for messages).
-fn shown(raw: &RawValue) -> String {
-    serde_json::from_str::<Value>(raw.get())
-        .map_or_else(|_| raw.get().to_owned(), |v| v.to_string())
+fn shown(raw: &str) -> String {
+    serde_json::from_str::<Value>(raw).map_or_else(|_| raw.to_owned(), |v| v.to_string())
 }
 
 /// Reads the top-level `signature` object; on error, the member at fault and why.
@@ -522,6 +654,150 @@ fn shift(base: Position, position: Position) -> Position {
         Position {
             line: base.line + position.line - 1,
             column: position.column,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// What reading the members decides, whichever way they were found: the members when
+    /// every value is JSON `canonicalize` accepts, else nothing (the document is then read
+    /// by `serde_json` as a whole, which reports the problem).
+    fn outcome(members: Option<Vec<(Cow<'_, str>, &str)>>) -> Option<Vec<(String, String)>> {
+        let members = members?;
+        members
+            .iter()
+            .all(|(_, raw)| canonical::canonicalize(raw, MEMBER_DEPTH, false).is_ok())
+            .then(|| {
+                members
+                    .iter()
+                    .map(|(key, raw)| (key.to_string(), (*raw).to_owned()))
+                    .collect()
+            })
+    }
+
+    fn assert_same(text: &str) {
+        let scanned = scan_members(text);
+        if scanned.is_some() {
+            assert_eq!(outcome(scanned), outcome(serde_members(text)), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_scan_finds_the_members_serde_json_finds() {
+        for text in [
+            r#"{}"#,
+            " {\n} ",
+            r#"{"a": 1, "b": [1, {"c": "]"}], "c\u0041": "x\"y", "d": null, "e": -1.5e3}"#,
+            r#"{"a": "\\", "b": {"x": [[], {}]}, "a": true}"#,
+            r#"{"format":"flightdeck-manifest","normandy":[{"recipe":{"id":1}}]}"#,
+        ] {
+            let scanned = scan_members(text);
+            assert!(scanned.is_some(), "{text}");
+            assert_eq!(outcome(scanned), outcome(serde_members(text)), "{text}");
+        }
+        for text in [
+            "",
+            "[]",
+            "{",
+            r#"{"a" 1}"#,
+            r#"{"a": 1,}"#,
+            r#"{"a": 1} x"#,
+            r#"{"a": [1, 2}"#,
+            r#"{"a": tru}"#,
+            r#"{"a": 01}"#,
+            "{\"a\": \"x\ny\"}",
+            r#"{"a": [1,]}"#,
+            r#"{a: 1}"#,
+        ] {
+            assert_same(text);
+            assert!(outcome(serde_members(text)).is_none(), "{text}");
+            assert!(outcome(scan_members(text)).is_none(), "{text}");
+        }
+    }
+
+    #[test]
+    fn strings_end_at_their_quote_wherever_it_falls() {
+        for len in 0..24 {
+            for escape in ["", "\\\"", "\\\\", "\\u0022", "é"] {
+                for at in 0..=len {
+                    let mut inner = "x".repeat(len);
+                    inner.insert_str(at, escape);
+                    let text = format!("{{\"k\":\"{inner}\",\"m\":[\"{inner}\"]}}");
+                    let scanned = scan_members(&text).expect("members");
+                    assert_eq!(scanned[0].1, format!("\"{inner}\""), "{text}");
+                    assert_eq!(outcome(Some(scanned)), outcome(serde_members(&text)));
+                }
+            }
+        }
+    }
+
+    fn json() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::Bool),
+            any::<i32>().prop_map(serde_json::Value::from),
+            prop::sample::select(vec!["", "x", "\"", "\\", "]}", "é", "a\nb", "\u{2028}"])
+                .prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(4, 32, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
+                prop::collection::vec(
+                    (prop::sample::select(vec!["a", "b", "\"k", "é"]), inner),
+                    0..4
+                )
+                .prop_map(|kv| serde_json::Value::Object(
+                    kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+                )),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn the_scan_agrees_with_serde_json_on_objects(
+            members in prop::collection::vec((prop::sample::select(vec!["a", "b", "\\u0061"]), json()), 0..5),
+            pretty in any::<bool>(),
+        ) {
+            let mut text = String::from("{");
+            for (i, (key, value)) in members.iter().enumerate() {
+                if i > 0 {
+                    text.push(',');
+                }
+                let value = if pretty {
+                    serde_json::to_string_pretty(value).unwrap_or_default()
+                } else {
+                    value.to_string()
+                };
+                text.push_str(&format!("\n  \"{key}\" : {value}"));
+            }
+            text.push_str("\n}\n");
+            let scanned = scan_members(&text);
+            prop_assert!(scanned.is_some(), "{}", text);
+            prop_assert_eq!(outcome(scanned), outcome(serde_members(&text)));
+        }
+
+        #[test]
+        fn the_scan_agrees_with_serde_json_on_damaged_objects(
+            value in json(),
+            edits in prop::collection::vec((any::<prop::sample::Index>(), prop::sample::select(vec![
+                "", "\"", "\\", "{", "}", "[", "]", ",", ":", " ", "x", "1", "\n", "\u{0}",
+            ])), 1..4),
+        ) {
+            let mut text = serde_json::json!({"format": "f", "normandy": value, "serial": 1}).to_string();
+            for (at, insert) in edits {
+                let mut at = at.index(text.len() + 1);
+                while !text.is_char_boundary(at) {
+                    at -= 1;
+                }
+                text.insert_str(at, insert);
+            }
+            assert_same(&text);
         }
     }
 }

@@ -54,6 +54,7 @@
 //! that leads back to a flag being evaluated gives value `null`, reason `dependency-cycle`;
 //! chains deeper than 64 flags give reason `dependency-too-deep`.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
@@ -76,15 +77,14 @@ pub const KIND: &str = "flag";
 /// in file order. When two experiments control the same flag (a validation error), only the
 /// first is evaluated.
 pub fn evaluate(config: &Configuration, input: &EvalInput<'_>) -> Vec<ItemResult> {
-    let mut evaluator = Evaluator::new(config, input);
+    let mut evaluator = Evaluator::new(config, Cow::Owned(Lookup::new(config)), input);
     // A flag controlled twice (a validation error) is decided by its first file.
     let active: Vec<(usize, &Experiment)> = valid_places(&config.rejected)
         .zip(&config.experiments)
         .filter(|(_, e)| {
             evaluator
-                .experiments
-                .get(e.flag.as_str())
-                .is_some_and(|first| std::ptr::eq(*first, *e))
+                .experiment(e.flag.as_str())
+                .is_some_and(|first| std::ptr::eq(first, *e))
         })
         .collect();
     let valid = active
@@ -113,15 +113,70 @@ pub fn evaluate_flag(
     flag: &str,
     input: &EvalInput<'_>,
 ) -> Option<ItemResult> {
-    let mut evaluator = Evaluator::new(config, input);
-    let experiment = evaluator.experiments.get(flag).copied()?;
+    evaluate_flag_in(config, Cow::Owned(Lookup::new(config)), flag, input)
+}
+
+/// [`evaluate_flag`] with the name lookups of `config` built beforehand ([`Lookup::new`]),
+/// for a configuration evaluated many times: the work per call is then that of the flag and
+/// what it depends on, not of the whole configuration.
+pub fn evaluate_flag_with(
+    config: &Configuration,
+    lookup: &Lookup,
+    flag: &str,
+    input: &EvalInput<'_>,
+) -> Option<ItemResult> {
+    evaluate_flag_in(config, Cow::Borrowed(lookup), flag, input)
+}
+
+fn evaluate_flag_in<'a>(
+    config: &'a Configuration,
+    lookup: Cow<'a, Lookup>,
+    flag: &str,
+    input: &'a EvalInput<'a>,
+) -> Option<ItemResult> {
+    let mut evaluator = Evaluator::new(config, lookup, input);
+    let experiment = evaluator.experiment(flag)?;
     let outcome = evaluator.flag_outcome(experiment);
     Some(item_result(flag, outcome))
 }
 
 /// Whether the context belongs to the named target group (unknown group: false).
 pub fn in_target_group(config: &Configuration, name: &str, input: &EvalInput<'_>) -> bool {
-    Evaluator::new(config, input).in_group(name)
+    Evaluator::new(config, Cow::Owned(Lookup::new(config)), input).in_group(name)
+}
+
+/// Where evaluation finds a flag's experiment and a target group by name in one
+/// [`Configuration`]: the first active (not archived) experiment of each flag, the first
+/// target group of each name. Build it with the configuration it is used with; with another,
+/// names resolve to whatever sits at the remembered positions, or to nothing.
+#[derive(Debug, Clone, Default)]
+pub struct Lookup {
+    /// Flag name → position in `Configuration::experiments`.
+    experiments: HashMap<String, usize>,
+    /// Group name → position in `Configuration::target_groups`.
+    groups: HashMap<String, usize>,
+}
+
+impl Lookup {
+    /// The lookups of `config`.
+    pub fn new(config: &Configuration) -> Lookup {
+        let mut experiments = HashMap::with_capacity(config.experiments.len());
+        for (position, experiment) in config.experiments.iter().enumerate() {
+            if !experiment.is_archived() {
+                experiments
+                    .entry(experiment.flag.clone())
+                    .or_insert(position);
+            }
+        }
+        let mut groups = HashMap::with_capacity(config.target_groups.len());
+        for (position, group) in config.target_groups.iter().enumerate() {
+            groups.entry(group.name.clone()).or_insert(position);
+        }
+        Lookup {
+            experiments,
+            groups,
+        }
+    }
 }
 
 fn item_result(flag: &str, outcome: Outcome) -> ItemResult {
@@ -166,8 +221,8 @@ enum Resolved {
 }
 
 struct Evaluator<'a> {
-    experiments: HashMap<&'a str, &'a Experiment>,
-    groups: HashMap<&'a str, &'a TargetGroup>,
+    config: &'a Configuration,
+    lookup: Cow<'a, Lookup>,
     input: &'a EvalInput<'a>,
     /// Flags whose evaluation is in progress, to detect dependency cycles.
     in_progress: Vec<&'a str>,
@@ -176,24 +231,26 @@ struct Evaluator<'a> {
 }
 
 impl<'a> Evaluator<'a> {
-    fn new(config: &'a Configuration, input: &'a EvalInput<'a>) -> Self {
-        let mut experiments = HashMap::new();
-        for experiment in config.experiments.iter().filter(|e| !e.is_archived()) {
-            experiments
-                .entry(experiment.flag.as_str())
-                .or_insert(experiment);
-        }
-        let mut groups = HashMap::new();
-        for group in &config.target_groups {
-            groups.entry(group.name.as_str()).or_insert(group);
-        }
+    fn new(config: &'a Configuration, lookup: Cow<'a, Lookup>, input: &'a EvalInput<'a>) -> Self {
         Evaluator {
-            experiments,
-            groups,
+            config,
+            lookup,
             input,
             in_progress: Vec::new(),
             memo: HashMap::new(),
         }
+    }
+
+    /// The active experiment that controls `flag`.
+    fn experiment(&self, flag: &str) -> Option<&'a Experiment> {
+        let position = *self.lookup.experiments.get(flag)?;
+        self.config.experiments.get(position)
+    }
+
+    /// The target group named `name`.
+    fn group(&self, name: &str) -> Option<&'a TargetGroup> {
+        let position = *self.lookup.groups.get(name)?;
+        self.config.target_groups.get(position)
     }
 
     fn flag_outcome(&mut self, experiment: &'a Experiment) -> Outcome {
@@ -387,7 +444,7 @@ impl<'a> Evaluator<'a> {
                 .as_ref()
                 .map_or_else(|| "false".to_owned(), FlagValue::to_flag_string));
         }
-        let Some(experiment) = self.experiments.get(flag).copied() else {
+        let Some(experiment) = self.experiment(flag) else {
             return Ok("false".to_owned());
         };
         let outcome = self.decide(experiment)?;
@@ -398,7 +455,7 @@ impl<'a> Evaluator<'a> {
     }
 
     fn in_group(&self, name: &str) -> bool {
-        let Some(group) = self.groups.get(name) else {
+        let Some(group) = self.group(name) else {
             return false;
         };
         let mut results = group.conditions.iter().map(|c| self.property_holds(c));

@@ -248,7 +248,15 @@ fn evaluate_recipe(
         Err(error) => return result(false, Some(format!("filter-error: {}", error.message))),
     };
     // `eval_bool` keeps no reference to the variables, so the scope stays reusable in place.
-    let vars = scope.with_recipe(recipe.filter_subject());
+    // Most filters read no more of the recipe than `normandy.recipe.id` (the sampling
+    // input): for them `{id}` stands in for `{id, arguments}`, whose arguments would cost
+    // far more to build than the filter costs to run.
+    let subject = if expression.reads_recipe_beyond_id() {
+        recipe.filter_subject()
+    } else {
+        recipe.filter_subject_id()
+    };
+    let vars = scope.with_recipe(subject);
     match expression.eval_bool(vars, prefs) {
         Err(error) => return result(false, Some(format!("filter-error: {}", error.message))),
         Ok(false) => return fail("filter-mismatch"),

@@ -217,6 +217,8 @@ pub(crate) struct Program {
     pub boolean: bool,
     /// What the specialised clauses read only when their shortcut does not apply.
     pub tables: Arc<Tables>,
+    /// [`Program::reads_recipe_beyond_id`], worked out once by [`Program::with_recipe_use`].
+    pub recipe_beyond_id: bool,
 }
 
 /// The rarely read parts of a [`Program`].
@@ -309,6 +311,47 @@ impl Program {
             .map(|version| &**version)
     }
 
+    /// Whether evaluating the program can read anything of the Normandy filter environment's
+    /// `recipe` (`{id, arguments}`) besides `recipe.id`. The environment is bound to the
+    /// globals `normandy` and `env`; it is only reachable through them, or through a relative
+    /// identifier of the same name read at the top level. So the program reads no more than
+    /// `recipe.id` when every use of those names is an identifier chain whose first step is
+    /// not `recipe`, or is `recipe.id`. Anything else (the environment as a value, `recipe`
+    /// itself, `recipe.arguments`, a relative chain from `normandy`) answers `true`.
+    /// The program with [`Program::recipe_beyond_id`] worked out.
+    pub(crate) fn with_recipe_use(mut self) -> Program {
+        self.recipe_beyond_id = self.reads_recipe_beyond_id();
+        self
+    }
+
+    pub(crate) fn reads_recipe_beyond_id(&self) -> bool {
+        let is_environment = |name: &Name| matches!(self.text(name.text), "normandy" | "env");
+        let global_is_environment = |index: u32| self.global(index).is_some_and(&is_environment);
+        let key_text = |op: &Op| match op {
+            Op::Key(name) => Some(self.text(name.text)),
+            _ => None,
+        };
+        self.ops.iter().any(|op| match op {
+            Op::Global(index) => global_is_environment(*index),
+            Op::GlobalMember { global, name } => {
+                global_is_environment(u32::from(*global)) && self.text(name.text) == "recipe"
+            }
+            Op::GlobalPath { global, steps } => {
+                let mut names = self.ops_in(*steps).iter().map(key_text);
+                global_is_environment(*global)
+                    && names.next() == Some(Some("recipe"))
+                    && names.next() != Some(Some("id"))
+            }
+            Op::Relative(name) => is_environment(name),
+            Op::RelativePath { steps } => self
+                .ops_in(*steps)
+                .first()
+                .and_then(key_text)
+                .is_some_and(|root| matches!(root, "normandy" | "env")),
+            _ => false,
+        })
+    }
+
     /// `map[name]`, trying the index where the name was found last time first.
     #[inline(always)]
     pub(crate) fn lookup<'v>(&self, name: &Name, map: &'v Object) -> Option<&'v Value> {
@@ -371,6 +414,7 @@ mod tests {
             boolean: false,
             text: text.into(),
             tables: Arc::default(),
+            recipe_beyond_id: false,
         }
     }
 

@@ -5,6 +5,50 @@
 use super::*;
 use crate::context::{PrefEntry, PrefValue};
 
+/// Tokens that reach the Normandy filter environment and its `recipe` in every way the
+/// language allows (members, chains, brackets, filters, relative identifiers, transforms).
+const RECIPE_TOKENS: &[&str] = &[
+    "normandy",
+    "env",
+    ".",
+    "recipe",
+    "id",
+    "arguments",
+    "slug",
+    "list",
+    "[",
+    "]",
+    "[0]",
+    "['recipe']",
+    "['arguments']",
+    "[.recipe]",
+    "[.id == 7]",
+    "|keys",
+    "|length",
+    "|values",
+    "(",
+    ")",
+    "{a: ",
+    "}",
+    ",",
+    " ",
+    "==",
+    "!=",
+    "&&",
+    "||",
+    "!",
+    "?",
+    ":",
+    "7",
+    "'s'",
+    ".normandy",
+    ".env",
+    ".recipe",
+    ".id",
+    ".arguments",
+    " in ",
+];
+
 /// The context the oracle cases were generated with.
 const CONTEXT: &str = r#"{"a": 1, "s": "abc", "arr": [{"x":1,"y":"a"},{"x":2,"y":"b"}], "o": {"p": {"q": 5}}, "n": null, "z": 0}"#;
 
@@ -558,7 +602,7 @@ fn outcomes(
     vars: &Value,
     prefs: &PrefSnapshot,
 ) -> (Result<String, String>, Result<bool, String>) {
-    match Expression::parse_with(expr, compile) {
+    match Expression::parse_with(expr, None, compile) {
         Err(e) => (Err(format!("parse: {e}")), Err(format!("parse: {e}"))),
         Ok(e) => (
             e.eval(vars, prefs)
@@ -574,7 +618,7 @@ fn outcomes(
 /// truthiness of `eval`, error for error. Both programs must be well formed.
 fn assert_specialising_changes_nothing(expr: &str, vars: &Value, prefs: &PrefSnapshot) {
     for compile in [compile::compile, compile::compile_general] {
-        if let Ok(expression) = Expression::parse_with(expr, compile) {
+        if let Ok(expression) = Expression::parse_with(expr, None, compile) {
             assert_well_formed(&expression.program, expr);
         }
     }
@@ -676,6 +720,228 @@ fn specialised_clauses_match_the_general_path_on_the_oracle_corpus() {
         count += 1;
     }
     assert!(count >= 2000, "{count} cases");
+}
+
+/// `vars` as Normandy binds them, with `recipe` set to `recipe`.
+fn normandy_vars(recipe: serde_json::Value) -> Value {
+    let environment = vars(
+        r#"{"channel": "release", "userId": "u", "recipe": null, "version": "128.0",
+            "list": [{"recipe": 1}, {"id": 2}]}"#,
+    );
+    let Value::Object(environment) = environment else {
+        panic!("an object");
+    };
+    crate::context::filter_vars(&environment, Some(Value::from_json(&recipe)))
+}
+
+/// When `expr` is classified as reading no more of the recipe than `recipe.id`, binding
+/// `recipe` to `{id}` alone must give the same value and the same error as `{id, arguments}`.
+fn assert_recipe_id_is_enough(expr: &str) {
+    let Ok(expression) = Expression::parse(expr) else {
+        return;
+    };
+    if expression.reads_recipe_beyond_id() {
+        return;
+    }
+    let outcome = |vars: &Value| {
+        (
+            expression
+                .eval(vars, &prefs())
+                .map(|v| format!("{v:?}"))
+                .map_err(|e| e.message),
+            expression.eval_bool(vars, &prefs()).map_err(|e| e.message),
+        )
+    };
+    let whole = normandy_vars(serde_json::json!(
+        {"id": 7, "arguments": {"slug": "s", "id": 8, "branches": [{"slug": "a"}]}}
+    ));
+    let id_only = normandy_vars(serde_json::json!({"id": 7}));
+    assert_eq!(outcome(&whole), outcome(&id_only), "{expr}");
+}
+
+#[test]
+fn filters_that_read_only_the_recipe_id_are_recognised() {
+    for (expr, beyond_id) in [
+        ("normandy.channel == 'release'", false),
+        (
+            "[normandy.userId, normandy.recipe.id]|stableSample(0.5)",
+            false,
+        ),
+        (
+            "[normandy.userId, env.recipe.id]|bucketSample(0, 10, 100)",
+            false,
+        ),
+        (
+            "normandy.recipe.id == 7 && env.version|versionCompare('100') > 0",
+            false,
+        ),
+        ("normandy.recipe.id.x == undefined", false),
+        ("normandy.list[.recipe == 1]|length", false),
+        ("'x'|preferenceValue('y') == normandy.channel", false),
+        ("normandy.recipe.arguments.slug == 's'", true),
+        ("env.recipe.arguments", true),
+        ("normandy.recipe", true),
+        ("normandy.recipe|keys", true),
+        ("normandy|keys", true),
+        ("normandy['recipe'].arguments.slug", true),
+        ("[normandy, 1]|length", true),
+        ("normandy[.recipe.arguments.slug == 's'].channel", true),
+        (".normandy.recipe.arguments.slug", true),
+        (".env", true),
+        ("env", true),
+        ("(normandy).recipe.arguments.slug", true),
+        ("normandy.recipe.arguments.branches[0].slug", true),
+    ] {
+        let expression = Expression::parse(expr).expect(expr);
+        assert_eq!(expression.reads_recipe_beyond_id(), beyond_id, "{expr}");
+        assert_recipe_id_is_enough(expr);
+        // What the classification says must also hold when it says "id only".
+        let whole = normandy_vars(serde_json::json!({"id": 7, "arguments": {"slug": "s"}}));
+        let id_only = normandy_vars(serde_json::json!({"id": 7}));
+        let differs = format!("{:?}", expression.eval(&whole, &prefs()))
+            != format!("{:?}", expression.eval(&id_only, &prefs()));
+        assert!(!differs || beyond_id, "{expr}");
+    }
+}
+
+#[test]
+fn every_short_token_sequence_classified_as_reading_the_recipe_id_reads_nothing_else() {
+    let mut id_only = 0;
+    for a in RECIPE_TOKENS {
+        for b in RECIPE_TOKENS {
+            for c in RECIPE_TOKENS {
+                let expr = format!("{a}{b}{c}");
+                if Expression::parse(&expr).is_ok_and(|e| !e.reads_recipe_beyond_id()) {
+                    id_only += 1;
+                }
+                assert_recipe_id_is_enough(&expr);
+            }
+        }
+    }
+    assert!(
+        id_only > 100,
+        "only {id_only} sequences were classified as reading the id"
+    );
+}
+
+/// The program the shortcut writes for `expr`, when it takes the expression.
+fn shortcut_program(expr: &str) -> Option<String> {
+    let tokens = lexer::tokenize(expr).ok()?;
+    fast::compile(expr, &tokens).map(|program| format!("{program:?}"))
+}
+
+/// The program parsing and the general compiler build for `expr`.
+fn general_program(expr: &str) -> Option<String> {
+    Expression::parse_with(expr, None, compile::compile)
+        .ok()
+        .map(|expression| format!("{:?}", expression.program))
+}
+
+/// Where the shortcut takes an expression, its program is the general one, operation for
+/// operation (and so evaluates the same). Returns whether it took it.
+fn assert_shortcut_is_exact(expr: &str) -> bool {
+    let Some(shortcut) = shortcut_program(expr) else {
+        return false;
+    };
+    assert_eq!(Some(shortcut), general_program(expr), "{expr}");
+    true
+}
+
+#[test]
+fn a_string_clause_does_not_match_the_names_of_its_subject() {
+    // The program's text holds a clause's strings and then its subject's names; a subject
+    // value spelled like (the end of) those names must not be taken for one of the strings.
+    let vars = vars(
+        r#"{"normandy": {"channel": "hannel", "locale": "ocale", "recipe": {"id": "ecipeid"}},
+            "a": {"b": "b"}}"#,
+    );
+    for (expr, expected) in [
+        ("normandy.channel in ['release', 'beta']", false),
+        ("normandy.channel == 'release'", false),
+        ("normandy.channel != 'release'", true),
+        ("normandy.locale == 'en-US'", false),
+        ("normandy.locale in ['en-US']", false),
+        ("normandy.recipe.id in ['x']", false),
+        ("normandy.recipe.id in ['ecipeid']", true),
+        ("a.b in []", false),
+        ("a.b == 'b'", true),
+    ] {
+        for compile in [compile::compile, compile::compile_general] {
+            let expression = Expression::parse_with(expr, None, compile).expect(expr);
+            let value = expression.eval(&vars, &PrefSnapshot::new()).expect(expr);
+            assert!(
+                matches!(value, Value::Bool(b) if b == expected),
+                "{expr}: {value:?}"
+            );
+        }
+        let value = Expression::parse(expr)
+            .expect(expr)
+            .eval(&vars, &PrefSnapshot::new())
+            .expect(expr);
+        assert!(
+            matches!(value, Value::Bool(b) if b == expected),
+            "{expr}: {value:?}"
+        );
+    }
+}
+
+#[test]
+fn the_shortcut_writes_the_general_program_for_manifest_filters() {
+    let taken = [
+        "normandy.channel in ['release', 'beta'] && normandy.locale in ['en-US', 'de', 'fr'] \
+         && normandy.version|versionCompare('100.!') >= 0 \
+         && normandy.version|versionCompare('120.*') < 0 \
+         && [normandy.userId, normandy.recipe.id]|stableSample(0.1)",
+        "normandy.channel == 'release'",
+        "normandy.channel != \"nightly\"",
+        "(normandy.locale in [\"en-US\",\"en-GB\"])&&(normandy.country in [\"US\"])",
+        "(env.version|versionCompare(\"70.!\")>=0)&&(env.version|versionCompare(\"71.*\")<0)",
+        "[normandy.userId,normandy.recipe.id]|stableSample(0.05)",
+        "[normandy.userId]|stableSample(1) && channel == 'beta'",
+        "[a, b.c, d.e.f, g]|stableSample(2)",
+        "a.b.c.d == 'x' && a.b in ['y', 'z'] && e == 'w'",
+        "normandy.version|versionCompare('') == -1 && x|versionCompare('1.0a') != 1",
+        "normandy.locale == 'it\\'s' && normandy.channel in ['\\\\']",
+        "normandy.channel in ['release'] && [normandy.userId]|stableSample('x' == 'x')",
+    ];
+    for expr in &taken[..taken.len() - 1] {
+        assert!(assert_shortcut_is_exact(expr), "not taken: {expr}");
+    }
+    for expr in [
+        "normandy.channel in ['release'] || normandy.locale == 'de'",
+        "!(normandy.channel == 'release')",
+        "normandy.isFirstRun",
+        "normandy.channel == 'release' && (a == 'x' && b == 'y')",
+        "[a, b, c, d, e]|stableSample(0.5)",
+        "[a]|bucketSample(0, 10, 100)",
+        "x|versionCompare('1') >= 0.5",
+        "x|versionCompare('1') >= 40000",
+        "x|versionCompare('1') in 0",
+        "x in 'abc'",
+        "x == 1",
+        "'release' == normandy.channel",
+        "normandy.channel == 'release' &&",
+        "normandy['channel'] == 'release'",
+        "",
+        taken[taken.len() - 1],
+    ] {
+        assert!(!assert_shortcut_is_exact(expr), "taken: {expr}");
+    }
+    let long = format!("x == '{}'", "a".repeat(128));
+    assert!(!assert_shortcut_is_exact(&long));
+    assert!(assert_shortcut_is_exact(&format!(
+        "x == '{}'",
+        "a".repeat(127)
+    )));
+}
+
+#[test]
+fn the_shortcut_writes_the_general_program_on_the_oracle_corpus() {
+    let corpus = include_str!("../../tests/data/jexl-oracle.jsonl");
+    for line in corpus.lines().filter(|l| !l.trim().is_empty()) {
+        let case: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_shortcut_is_exact(case["expr"].as_str().unwrap_or_default());
+    }
 }
 
 #[test]
@@ -867,6 +1133,119 @@ mod properties {
         })
     }
 
+    /// Chains of the clauses the shortcut takes, with variations it must refuse (other
+    /// operators, numbers, lists, nesting) mixed in.
+    fn shortcut_soup() -> impl Strategy<Value = String> {
+        let path = prop::sample::select(vec![
+            "normandy.channel",
+            "normandy.recipe.id",
+            "env.version",
+            "a",
+            "a.b.c.d",
+            "in",
+            "normandy.userId",
+            "x.y",
+            "normandy['x']",
+            ".rel",
+            "true",
+        ]);
+        let text = prop::sample::select(vec![
+            "'release'",
+            "\"beta\"",
+            "''",
+            "'it\\'s'",
+            "'\\\\'",
+            "'é'",
+            "1",
+            "true",
+            "'",
+        ]);
+        let number = prop::sample::select(vec!["0", "1", "-1", "0.5", "40000", "'0'", "-0", "1e3"]);
+        let compare = prop::sample::select(vec!["==", "!=", "<", "<=", ">", ">=", "in", "+"]);
+        let clause = prop_oneof![
+            (
+                path.clone(),
+                prop::sample::select(vec!["==", "!=", "<"]),
+                text.clone()
+            )
+                .prop_map(|(p, op, t)| format!("{p} {op} {t}")),
+            (path.clone(), prop::collection::vec(text.clone(), 0..4))
+                .prop_map(|(p, ts)| format!("{p} in [{}]", ts.join(", "))),
+            (path.clone(), text, compare, number.clone())
+                .prop_map(|(p, v, c, n)| format!("{p}|versionCompare({v}) {c} {n}")),
+            (prop::collection::vec(path.clone(), 0..6), number)
+                .prop_map(|(ps, r)| format!("[{}]|stableSample({r})", ps.join(","))),
+            path.prop_map(str::to_owned),
+        ];
+        let term = (clause, prop::sample::select(vec![false, false, true]))
+            .prop_map(|(c, paren)| if paren { format!("({c})") } else { c });
+        prop::collection::vec(
+            (
+                term,
+                prop::sample::select(vec!["&&", "&&", "&& ", "||", "and"]),
+            ),
+            1..6,
+        )
+        .prop_map(|parts| {
+            let mut out = String::new();
+            for (i, (term, op)) in parts.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(op);
+                }
+                out.push_str(term);
+            }
+            out
+        })
+    }
+
+    /// Chains of the clauses the shortcut takes, and only those.
+    fn shortcut_chains() -> impl Strategy<Value = String> {
+        let path = prop::sample::select(vec![
+            "normandy.channel",
+            "normandy.recipe.id",
+            "env.version",
+            "a",
+            "a.b.c.d",
+            "normandy.userId",
+            "x.y",
+            "_y1.z2",
+        ]);
+        let text = prop::sample::select(vec![
+            "'release'",
+            "\"beta\"",
+            "''",
+            "'it\\'s'",
+            "'é'",
+            "'100.!'",
+            "'1.0a'",
+        ]);
+        let clause = prop_oneof![
+            (
+                path.clone(),
+                prop::sample::select(vec!["==", "!="]),
+                text.clone()
+            )
+                .prop_map(|(p, op, t)| format!("{p} {op} {t}")),
+            (path.clone(), prop::collection::vec(text.clone(), 1..5))
+                .prop_map(|(p, ts)| format!("{p} in [{}]", ts.join(", "))),
+            (
+                path.clone(),
+                text,
+                prop::sample::select(vec!["==", "!=", "<", "<=", ">", ">="]),
+                prop::sample::select(vec!["0", "1", "-1", "-0", "7"]),
+            )
+                .prop_map(|(p, v, c, n)| format!("{p}|versionCompare({v}) {c} {n}")),
+            (
+                prop::collection::vec(path, 1..5),
+                prop::sample::select(vec!["0", "1", "0.5", "-1", "2", "0.05", "10.25"]),
+            )
+                .prop_map(|(ps, r)| format!("[{}]|stableSample({r})", ps.join(", "))),
+        ];
+        let term =
+            (clause, any::<bool>()).prop_map(|(c, paren)| if paren { format!("({c})") } else { c });
+        prop::collection::vec(term, 1..7).prop_map(|terms| terms.join(" && "))
+    }
+
     fn json_value() -> impl Strategy<Value = serde_json::Value> {
         let leaf = prop_oneof![
             Just(serde_json::Value::Null),
@@ -920,6 +1299,44 @@ mod properties {
         #[test]
         fn specialising_changes_no_result(src in clause_soup(), ctx in context()) {
             assert_specialising_changes_nothing(&src, &ctx, &prefs());
+        }
+
+        #[test]
+        fn filters_classified_as_reading_the_recipe_id_read_nothing_else(
+            src in prop::collection::vec(prop::sample::select(RECIPE_TOKENS), 1..16)
+                .prop_map(|t| t.join(""))
+        ) {
+            assert_recipe_id_is_enough(&src);
+        }
+
+        #[test]
+        fn the_shortcut_writes_the_general_program(src in shortcut_soup()) {
+            assert_shortcut_is_exact(&src);
+        }
+
+        #[test]
+        fn the_shortcut_takes_every_chain_of_its_clauses(src in shortcut_chains()) {
+            assert!(assert_shortcut_is_exact(&src), "not taken: {src}");
+        }
+
+        #[test]
+        fn the_shortcut_takes_only_what_parses_the_same(
+            src in shortcut_chains(),
+            edits in prop::collection::vec((any::<prop::sample::Index>(), prop::sample::select(vec![
+                " ", "\t", "\n", "\u{a0}", "é", "$", "_", "1", "0.", ".5", "-", "+", "=", "!", "<",
+                ">", "&", "|", "'", "\"", "\\", "[", "]", "(", ")", ",", ".", "in", "true", "#",
+                "x", "e3", "intersect", "?", ":", "{", "}",
+            ])), 1..4),
+        ) {
+            let mut src = src;
+            for (at, insert) in edits {
+                let mut at = at.index(src.len() + 1);
+                while !src.is_char_boundary(at) {
+                    at -= 1;
+                }
+                src.insert_str(at, insert);
+            }
+            assert_shortcut_is_exact(&src);
         }
 
         #[test]

@@ -11,7 +11,6 @@ use crate::value::Value;
 use crate::version;
 
 use super::EvalError;
-use super::compile::Node;
 use super::date;
 use super::eval::error;
 use super::ops;
@@ -54,8 +53,9 @@ pub const TRANSFORM_NAMES: [&str; 12] = [
     "versionCompare",
 ];
 
-/// Resolves a transform name; `args` are the compiled arguments (for regex precompilation).
-pub(crate) fn resolve(name: &Arc<str>, args: &[Node]) -> Transform {
+/// Resolves a transform name. `args` holds one entry per argument: its value when the
+/// argument is a constant (for precompiling a regular expression or parsing a version).
+pub(crate) fn resolve(name: &Arc<str>, args: &[Option<&Value>]) -> Transform {
     match &**name {
         "date" => Transform::Date,
         "stableSample" => Transform::StableSample,
@@ -70,8 +70,8 @@ pub(crate) fn resolve(name: &Arc<str>, args: &[Node]) -> Transform {
         "regExpMatch" => {
             let constant = |i: usize| match args.get(i) {
                 None => Some(Value::Undefined),
-                Some(Node::Const(v)) => Some(v.clone()),
-                Some(_) => None,
+                Some(Some(v)) => Some((*v).clone()),
+                Some(None) => None,
             };
             let compiled = match (constant(0), constant(1)) {
                 (Some(pattern), Some(flags)) => Some(Arc::new(build_regex(&pattern, &flags))),
@@ -81,10 +81,8 @@ pub(crate) fn resolve(name: &Arc<str>, args: &[Node]) -> Transform {
         }
         "versionCompare" => Transform::VersionCompare(match args.first() {
             None => Some(Arc::new(version::ToolkitVersion::parse(""))),
-            Some(Node::Const(v)) => {
-                Some(Arc::new(version::ToolkitVersion::parse(&version_text(v))))
-            }
-            Some(_) => None,
+            Some(Some(v)) => Some(Arc::new(version::ToolkitVersion::parse(&version_text(v)))),
+            Some(None) => None,
         }),
         _ => Transform::Unknown(name.clone()),
     }

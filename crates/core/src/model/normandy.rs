@@ -118,6 +118,8 @@ pub struct Recipe {
     static_capabilities: OnceLock<Option<bool>>,
     /// `{id, arguments}` as a filter value, built on first use (see [`Recipe::filter_subject`]).
     subject: OnceLock<Value>,
+    /// `{id}` as a filter value, built on first use (see [`Recipe::filter_subject_id`]).
+    id_subject: OnceLock<Value>,
     /// Capabilities the client must have to run the recipe.
     pub capabilities: Vec<String>,
     /// The action's arguments, typed for the supported actions.
@@ -134,7 +136,7 @@ pub struct Recipe {
 
 impl PartialEq for Recipe {
     fn eq(&self, other: &Recipe) -> bool {
-        // `subject` and `static_capabilities` are derived, so they are left out.
+        // `subject`, `id_subject` and `static_capabilities` are derived, so they are left out.
         self.id == other.id
             && self.name == other.name
             && self.revision_id == other.revision_id
@@ -174,6 +176,7 @@ impl Recipe {
             signature: None,
             layout,
             subject: OnceLock::new(),
+            id_subject: OnceLock::new(),
             static_capabilities: OnceLock::new(),
         }
     }
@@ -189,6 +192,17 @@ impl Recipe {
             let mut object = crate::value::Object::new();
             object.insert(Arc::from("id"), Value::Number(self.id as f64));
             object.insert(Arc::from("arguments"), arguments);
+            Value::object(object)
+        })
+    }
+
+    /// `{id}` as a filter value: what a filter that reads nothing of `normandy.recipe` but its
+    /// `id` sees in place of [`Recipe::filter_subject`] (building the arguments as a value
+    /// costs far more than such a filter). Built once per recipe and then shared.
+    pub(crate) fn filter_subject_id(&self) -> &Value {
+        self.id_subject.get_or_init(|| {
+            let mut object = crate::value::Object::with_capacity_and_hasher(1, Default::default());
+            object.insert(Arc::from("id"), Value::Number(self.id as f64));
             Value::object(object)
         })
     }

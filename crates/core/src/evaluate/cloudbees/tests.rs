@@ -854,3 +854,65 @@ fn rejected_experiment_files_are_listed_in_file_order() {
         ]
     );
 }
+
+/// A lookup built once gives what building it per call gives, for every kind of flag:
+/// groups, dependencies, cycles, splits, a flag controlled twice (the first file decides),
+/// an archived experiment and an unknown name.
+#[test]
+fn evaluate_flag_with_a_prebuilt_lookup_agrees_with_evaluate_flag() {
+    let on_group = "type: experiment\nflag: g\nconditions:\n  - group: {name: beta}\n    value: [{option: a, percentage: 50}, {option: b, percentage: 50}]\nvalue: c\n";
+    let depends = "type: experiment\nflag: d\nconditions:\n  - dependency: {flag: g, value: a}\n    value: true\nvalue: false\n";
+    let cycle_a = "type: experiment\nflag: ca\nconditions:\n  - dependency: {flag: cb, value: true}\n    value: true\n";
+    let cycle_b = "type: experiment\nflag: cb\nconditions:\n  - dependency: {flag: ca, value: true}\n    value: true\n";
+    let twice_first = "type: experiment\nflag: t\nvalue: first\n";
+    let twice_second = "type: experiment\nflag: t\nvalue: second\n";
+    let archived = "type: experiment\nflag: old\narchived: true\nvalue: true\n";
+    let beta = "type: target-group\nname: beta\nconditions:\n  - {operator: eq, property: plan, operand: beta}\n";
+    let config = config(
+        &[
+            on_group,
+            depends,
+            cycle_a,
+            cycle_b,
+            twice_first,
+            twice_second,
+            archived,
+        ],
+        &[beta],
+    );
+    let lookup = Lookup::new(&config);
+    let contexts = [
+        serde_json::json!({"userId": "u1", "properties": {"plan": "beta"}}),
+        serde_json::json!({"userId": "u2", "properties": {"plan": "beta"}}),
+        serde_json::json!({"userId": "u3", "properties": {"plan": "free"}}),
+        serde_json::json!({"properties": {"plan": "beta"}}),
+    ];
+    for json in contexts {
+        let ctx = context(json);
+        let facts = ClientFacts::default();
+        let input = EvalInput {
+            context: &ctx,
+            facts: &facts,
+            now: now(),
+            js_filter: &NoJsFilter,
+        };
+        let all = evaluate(&config, &input);
+        for flag in ["g", "d", "ca", "cb", "t", "old", "nowhere"] {
+            let with = evaluate_flag_with(&config, &lookup, flag, &input);
+            assert_eq!(with, evaluate_flag(&config, flag, &input), "{flag}");
+            assert_eq!(with.as_ref(), all.iter().find(|r| r.id == flag), "{flag}");
+        }
+    }
+    let first = evaluate_flag_with(
+        &config,
+        &lookup,
+        "t",
+        &EvalInput {
+            context: &context(serde_json::json!({})),
+            facts: &ClientFacts::default(),
+            now: now(),
+            js_filter: &NoJsFilter,
+        },
+    );
+    assert_eq!(first.and_then(|r| r.value), Some("first".into()));
+}

@@ -433,6 +433,7 @@ impl Body {
                     ..self.layout
                 },
                 subject: OnceLock::new(),
+                id_subject: OnceLock::new(),
                 static_capabilities: OnceLock::new(),
             },
             place,
