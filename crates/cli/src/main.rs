@@ -8,11 +8,13 @@
 //! - `client …`: the reference client over a profile directory (run, status, prefs, set-pref,
 //!   events).
 //! - `keys generate`, `sign`, `verify-manifest`: signing keys and signed manifests.
+//! - `serve`: the control tower; `admin create-user | create-token`: its bootstrap.
 
 mod client;
 mod expr;
 mod inputs;
 mod keys;
+mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -31,6 +33,16 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the control tower: admin API, signed manifests, push, telemetry, OFREP.
+    ///
+    /// On first start it makes a signing key and an `admin` user, and prints that user's API
+    /// token once.
+    Serve(serve::ServeArgs),
+    /// Prepare a server's database: users and API tokens.
+    Admin {
+        #[command(subcommand)]
+        command: serve::AdminCommand,
+    },
     /// Validate documents (Normandy recipes, Manifest v1, Test Pilot flights, CloudBees YAML).
     ///
     /// Exits 0 when every document is valid (warnings allowed), 1 otherwise, printing one
@@ -92,6 +104,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(args) => serve::serve(args),
+        Command::Admin { command } => serve::admin(command),
         Command::Validate { paths } => inputs::validate(&paths),
         Command::Expr { jsonl: true, .. } => expr::run_jsonl(),
         Command::Expr {
