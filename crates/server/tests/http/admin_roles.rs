@@ -2,11 +2,9 @@
 //! token, a user without roles, viewer, editor, approver, admin), no token → 401, a token
 //! without the route's role → 403 `forbidden`, and otherwise the route's own answer.
 
-mod admin_support;
-
 use std::collections::BTreeSet;
 
-use admin_support::{TestApi, rollout};
+use crate::admin_support::{TestApi, rollout};
 use flightdeck_server::admin;
 use flightdeck_store::Role;
 use serde_json::{Value, json};

@@ -1,13 +1,11 @@
 //! The OpenAPI document is the router's: every documented operation is served, every served
 //! route is documented, and `docs/openapi.json` is the document the code makes
-//! (`UPDATE_OPENAPI=1 cargo test -p flightdeck-server --test admin_openapi` rewrites it).
-
-mod admin_support;
+//! (`UPDATE_OPENAPI=1 cargo test -p flightdeck-server --test http admin_openapi` rewrites it).
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use admin_support::TestApi;
+use crate::admin_support::TestApi;
 use axum::http::StatusCode;
 use flightdeck_server::admin;
 use serde_json::Value;
@@ -150,6 +148,6 @@ fn docs_openapi_json_is_up_to_date() {
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         committed == current,
-        "docs/openapi.json is stale: run `UPDATE_OPENAPI=1 cargo test -p flightdeck-server --test admin_openapi`"
+        "docs/openapi.json is stale: run `UPDATE_OPENAPI=1 cargo test -p flightdeck-server --test http admin_openapi`"
     );
 }

@@ -2,9 +2,7 @@
 //! answers the reference client's uploader acts on, and the reference client itself uploading
 //! to the server over a loopback socket.
 
-mod admin_support;
-
-use admin_support::TestApi;
+use crate::admin_support::TestApi;
 use flightdeck_client::FixedRandom;
 use flightdeck_client::events::{TelemetryEvent, enqueue};
 use flightdeck_client::fetch::{ReqwestClient, ReqwestConfig};
@@ -23,7 +21,7 @@ fn event(seq: u64, method: &str, slug: &str, branch: &str) -> Value {
     })
 }
 
-async fn ingest(api: &TestApi, body: Value) -> admin_support::Reply {
+async fn ingest(api: &TestApi, body: Value) -> crate::admin_support::Reply {
     api.call("POST", "/api/v1/telemetry/", None, Some(body))
         .await
 }

@@ -1,11 +1,9 @@
 //! The client endpoints over a real loopback connection.
 
-mod common;
-
 use std::io::Read as _;
 use std::sync::Arc;
 
-use common::*;
+use crate::common::*;
 use flightdeck_server::AppState;
 use flightdeck_server::publish::DocumentKind;
 use reqwest::StatusCode;

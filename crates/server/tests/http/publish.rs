@@ -1,11 +1,9 @@
 //! Snapshots: what each client document holds, that clients accept the signed manifest, and
 //! that invalid items are left out with a reason while the rest is published.
 
-mod common;
-
 use std::io::Read as _;
 
-use common::*;
+use crate::common::*;
 use flightdeck_client::manifest::{self, LastAccepted, RecipeSignatureCheck, VerifyPolicy};
 use flightdeck_client::signature::{PublicKey, TrustedKeys};
 use flightdeck_server::publish::{DocumentKind, ItemKind, PublishError, Snapshot, content_hash};

@@ -1,15 +1,13 @@
 //! Push notices (SSE) and the operations routes, over a real loopback connection.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::*;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::post;
-use common::*;
 use flightdeck_server::ops::{HealthFn, Unhealthy};
 use flightdeck_server::state::{Installed, NOTICE_BUFFER};
 use flightdeck_server::{AppState, Publisher};

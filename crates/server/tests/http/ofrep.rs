@@ -10,8 +10,7 @@ use std::sync::{Arc, Mutex};
 use flightdeck_server::ofrep::{OfrepIndex, OfrepState, router};
 use serde_json::{Value, json};
 
-#[path = "data/ofrep/fixture.rs"]
-mod fixture;
+use crate::ofrep_fixture as fixture;
 
 /// 2026-06-01T12:00:00Z, before the fixture's schedule starts.
 const START_SECONDS: i64 = 1_780_315_200;

@@ -3,9 +3,7 @@
 //! naming fields, the other kinds, users, tokens, environments, signing keys, the audit log,
 //! and the publish hook.
 
-mod admin_support;
-
-use admin_support::{TestApi, rollback, rollout, with_postgres};
+use crate::admin_support::{TestApi, rollback, rollout, with_postgres};
 use serde_json::{Value, json};
 
 // ---------------------------------------------------------------------------------------------
@@ -1230,7 +1228,7 @@ mod any_body {
     use proptest::prelude::*;
     use serde_json::{Map, Value, json};
 
-    use super::admin_support::{TestApi, rollout};
+    use crate::admin_support::{TestApi, rollout};
 
     const KEYS: &[&str] = &[
         "name",
