@@ -25,6 +25,8 @@ pub mod error;
 pub mod model;
 mod postgres;
 mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use jiff::Timestamp;
 use serde_json::Value;

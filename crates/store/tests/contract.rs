@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 
+use flightdeck_store::testing::with_postgres_schema;
 use flightdeck_store::{
     Actor, ApprovalRequestFilter, ApprovalState, AuditFilter, Change, Conflict, EnrollmentFilter,
     IngestEvent, Kind, NewSigningKey, PublishedItem, RecipeFilter, RevisionFilter, Role,
@@ -15,8 +15,6 @@ use flightdeck_store::{
 };
 use jiff::Timestamp;
 use serde_json::{Value, json};
-
-const POSTGRES_URL_VARIABLE: &str = "FLIGHTDECK_TEST_POSTGRES_URL";
 
 /// One test's database: a SQLite file in a temporary directory, or a PostgreSQL schema.
 #[derive(Clone)]
@@ -58,44 +56,14 @@ where
     F: FnOnce(TestDb) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let Ok(base_url) = std::env::var(POSTGRES_URL_VARIABLE) else {
-        println!("skipped: {POSTGRES_URL_VARIABLE} is not set");
-        return;
-    };
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let schema = format!(
-        "fd_test_{}_{}_{nanos}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    );
-    execute_admin(&base_url, &format!("CREATE SCHEMA {schema}")).await;
-    let separator = if base_url.contains('?') { '&' } else { '?' };
-    let url = format!("{base_url}{separator}options=-c%20search_path%3D{schema}");
-    let db = TestDb {
-        url,
-        schema: Some(schema.clone()),
-        _dir: None,
-    };
-    // Run the test as a task so that the schema is dropped even when it fails.
-    let outcome = tokio::spawn(test(db)).await;
-    execute_admin(&base_url, &format!("DROP SCHEMA {schema} CASCADE")).await;
-    if let Err(err) = outcome {
-        std::panic::resume_unwind(err.into_panic());
-    }
-}
-
-async fn execute_admin(base_url: &str, sql: &str) {
-    use sqlx::Connection;
-    let mut connection = sqlx::PgConnection::connect(base_url).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
-        .execute(&mut connection)
-        .await
-        .unwrap();
-    connection.close().await.unwrap();
+    with_postgres_schema("store", |url, schema| {
+        test(TestDb {
+            url,
+            schema: Some(schema),
+            _dir: None,
+        })
+    })
+    .await;
 }
 
 /// Declares each test once per backend: `sqlite::NAME` and `postgres::NAME`.

@@ -9,6 +9,7 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use flightdeck_store::testing::PostgresSchema;
 use serde_json::Value;
 
 /// How long a server may take to start (it migrates the database and signs the manifest).
@@ -162,13 +163,7 @@ pub fn call(
 
 /// The PostgreSQL URL the server tests use, or `None` (and a note) when it is not set.
 pub fn postgres_url() -> Option<String> {
-    match std::env::var("FLIGHTDECK_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            eprintln!("skipped: FLIGHTDECK_TEST_POSTGRES_URL is not set");
-            None
-        }
-    }
+    flightdeck_store::testing::postgres_url_or_skip()
 }
 
 impl Server {
@@ -234,65 +229,42 @@ pub fn user_with_token(server: &Server, admin: &str, name: &str, roles: &[&str])
 /// A fresh PostgreSQL schema for one test, dropped (with everything in it) when this is
 /// dropped. Drop the servers using it first: they hold connections to it.
 pub struct PgSchema {
-    admin_url: String,
-    /// The schema's name.
-    pub name: String,
-    /// `admin_url` with `search_path` set to the schema: what the server is given.
+    schema: Option<PostgresSchema>,
+    /// `FLIGHTDECK_TEST_POSTGRES_URL` with `search_path` set to the schema: what the server
+    /// is given.
     pub url: String,
 }
 
 impl PgSchema {
-    /// Creates a schema whose name includes `label`, the process id and a counter, so that
-    /// tests running at once never share one.
+    /// Creates a schema whose name includes `label` (see [`PostgresSchema::create`]).
     pub fn create(admin_url: &str, label: &str) -> PgSchema {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|elapsed| elapsed.subsec_nanos())
-            .unwrap_or_default();
-        let name = format!(
-            "fd_cli_{label}_{}_{}_{nanos}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
-        execute_postgres(admin_url, &format!("CREATE SCHEMA {name}"));
-        let separator = if admin_url.contains('?') { '&' } else { '?' };
-        let url = format!("{admin_url}{separator}options=-c%20search_path%3D{name}");
+        let schema = block_on(PostgresSchema::create(admin_url, label))
+            .unwrap_or_else(|error| panic!("create a schema at {admin_url}: {error}"));
         PgSchema {
-            admin_url: admin_url.to_owned(),
-            name,
-            url,
+            url: schema.url().to_owned(),
+            schema: Some(schema),
         }
     }
 }
 
 impl Drop for PgSchema {
     fn drop(&mut self) {
-        execute_postgres(
-            &self.admin_url,
-            &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name),
-        );
+        if let Some(schema) = self.schema.take() {
+            let name = schema.name().to_owned();
+            if let Err(error) = block_on(schema.drop_schema()) {
+                eprintln!("cannot drop the test schema {name}: {error}");
+            }
+        }
     }
 }
 
-/// Runs one SQL statement on the database at `url`, on a runtime of its own.
-fn execute_postgres(url: &str, sql: &str) {
-    use sqlx::Connection as _;
-    let runtime = tokio::runtime::Builder::new_current_thread()
+/// Runs `future` on a runtime of its own (these tests are synchronous; sqlx needs one).
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .expect("a runtime for sqlx");
-    runtime.block_on(async {
-        let mut connection = sqlx::PgConnection::connect(url)
-            .await
-            .unwrap_or_else(|error| panic!("connect to {url}: {error}"));
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
-            .execute(&mut connection)
-            .await
-            .unwrap_or_else(|error| panic!("{sql}: {error}"));
-        let _ = connection.close().await;
-    });
+        .expect("a runtime for sqlx")
+        .block_on(future)
 }
 
 /// One server-sent event.

@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use std::future::Future;
-use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -16,8 +16,6 @@ use flightdeck_store::{Role, Store};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 use tower::ServiceExt;
-
-pub const POSTGRES_URL_VARIABLE: &str = "FLIGHTDECK_TEST_POSTGRES_URL";
 
 /// Records every `changed` call.
 #[derive(Default)]
@@ -271,36 +269,5 @@ where
     F: FnOnce(String) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let Ok(base_url) = std::env::var(POSTGRES_URL_VARIABLE) else {
-        println!("skipped: {POSTGRES_URL_VARIABLE} is not set");
-        return;
-    };
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let schema = format!(
-        "fd_admin_{}_{}_{nanos}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    );
-    execute_admin(&base_url, &format!("CREATE SCHEMA {schema}")).await;
-    let separator = if base_url.contains('?') { '&' } else { '?' };
-    let url = format!("{base_url}{separator}options=-c%20search_path%3D{schema}");
-    let outcome = tokio::spawn(test(url)).await;
-    execute_admin(&base_url, &format!("DROP SCHEMA {schema} CASCADE")).await;
-    if let Err(err) = outcome {
-        std::panic::resume_unwind(err.into_panic());
-    }
-}
-
-async fn execute_admin(base_url: &str, sql: &str) {
-    use sqlx::Connection;
-    let mut connection = sqlx::PgConnection::connect(base_url).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
-        .execute(&mut connection)
-        .await
-        .unwrap();
-    connection.close().await.unwrap();
+    flightdeck_store::testing::with_postgres_schema("admin", |url, _schema| test(url)).await;
 }
