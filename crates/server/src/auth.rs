@@ -54,13 +54,7 @@ pub fn token_from_bytes(bytes: &[u8; 32]) -> NewToken {
 
 /// The stored form of a token: SHA-256, lowercase hex.
 pub fn hash_token(secret: &str) -> String {
-    let digest = Sha256::digest(secret.as_bytes());
-    let mut hex = String::with_capacity(64);
-    for byte in digest {
-        hex.push(char::from(b"0123456789abcdef"[usize::from(byte >> 4)]));
-        hex.push(char::from(b"0123456789abcdef"[usize::from(byte & 0xf)]));
-    }
-    hex
+    flightdeck_client::signature::hex(&Sha256::digest(secret.as_bytes()))
 }
 
 /// The token of an `Authorization` header value: `Bearer <token>` (scheme case-insensitive,
