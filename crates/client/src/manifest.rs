@@ -16,7 +16,8 @@
 //! than the last accepted one (replay). Each recipe's own signature is checked too, at every
 //! run as Normandy does; a recipe whose signature fails is reported (its suitability is
 //! `signature-error`) without failing the manifest. [`sign_manifest`] writes a unified
-//! manifest from loaded documents, every recipe signed.
+//! manifest from loaded documents, every recipe signed; [`sign_manifest_with`] does the same
+//! reusing the signatures of unchanged recipes from a [`SignatureCache`].
 //!
 //! What is signed is always canonical JSON ([`crate::canonical`]) with the content-signature
 //! prefix ([`crate::signature`]): the whole document without its top-level `signature`
@@ -39,7 +40,7 @@ use jiff::Timestamp;
 use serde_json::Value;
 
 pub use load::load;
-pub use sign::{SignError, sign_manifest};
+pub use sign::{SignError, SignatureCache, sign_manifest, sign_manifest_with};
 pub use verify::{
     Freshness, LastAccepted, RecipeSignatureCheck, Verified, VerifyError, VerifyPolicy, verify,
 };

@@ -10,15 +10,18 @@
 //! published (the admin API awaits it, so when an `enable` returns, this node already serves
 //! the new manifest), and when another node says so. Rebuilds of one server are serialised;
 //! two nodes publishing the same content get the same serial and time from the store and
-//! sign byte-identical documents (signatures are deterministic, RFC 6979).
+//! sign byte-identical documents (signatures are deterministic, RFC 6979). Each environment
+//! keeps the recipe signatures of its last build, so a rebuild after one change signs that
+//! recipe and the document, not every recipe.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwap;
 use axum::Router;
+use flightdeck_client::manifest::SignatureCache;
 use flightdeck_client::signature::{KeyId, SigningKey, hex};
 use flightdeck_store::{
     Actor, Change, Kind, PublishedItem, Role, SigningKeyRecord, Store, StoreError,
@@ -112,6 +115,7 @@ impl ControlTower {
             ofrep: ArcSwap::from_pointee(HashMap::new()),
             clock: Arc::clone(&clock),
             serial: tokio::sync::Mutex::new(()),
+            signatures: Arc::new(Mutex::new(HashMap::new())),
         });
         rebuilder.rebuild_all().await?;
         if let Some(subscription) = store.subscribe().await? {
@@ -212,6 +216,12 @@ pub struct Rebuilder {
     clock: Clock,
     /// One rebuild at a time: a later rebuild always reads a later state of the store.
     serial: tokio::sync::Mutex<()>,
+    /// Each environment's recipe signatures from its last build. A build takes its
+    /// environment's cache out of the map and its blocking task puts it back, so no two
+    /// builds ever share one, even when `serial` no longer holds them apart (a rebuild whose
+    /// caller went away releases `serial` while its blocking task still runs); a build that
+    /// finds none signs every recipe. The lock is held only to take or put back.
+    signatures: Arc<Mutex<HashMap<String, SignatureCache>>>,
 }
 
 impl Rebuilder {
@@ -272,16 +282,31 @@ impl Rebuilder {
             ))
         })?;
         let name = environment.to_owned();
+        let mut cache = self
+            .signatures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(environment)
+            .unwrap_or_default();
+        let signatures = Arc::clone(&self.signatures);
         // Signing a thousand recipes takes a while: off the async workers.
         let built = tokio::task::spawn_blocking(move || {
-            Snapshot::build(
+            let built = Snapshot::build_with(
                 &name,
                 &items,
                 &signing_key,
                 &published_keys,
                 serial,
                 publication.published_at,
-            )
+                &mut cache,
+            );
+            // Whatever the build did to it, every entry is still a valid signature by the
+            // key it names.
+            signatures
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(name, cache);
+            built
         })
         .await
         .map_err(|error| TowerError::Other(format!("snapshot task: {error}")))?;
@@ -406,4 +431,162 @@ async fn ensure_admin(store: &Store, now: Timestamp) -> Result<Option<FirstStart
         username: username.to_owned(),
         token,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use flightdeck_client::manifest::{self, RecipeSignatureCheck, VerifyPolicy};
+    use flightdeck_client::signature::TrustedKeys;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn now() -> Timestamp {
+        "2026-11-21T10:00:00Z".parse().unwrap()
+    }
+
+    fn rollout(slug: &str) -> Value {
+        json!({
+            "name": format!("Roll out {slug}"),
+            "action": "preference-rollout",
+            "arguments": {
+                "slug": slug,
+                "preferences": [{"preferenceName": format!("{slug}.enabled"), "value": true}]
+            },
+            "filter_object": [{"type": "channel", "channels": ["release", "beta"]}],
+            "extra_filter_expression": "normandy.locale == 'en-US'"
+        })
+    }
+
+    /// `(hits, misses, entries)` of `environment`'s signature cache.
+    fn cache_counts(rebuilder: &Rebuilder, environment: &str) -> (usize, usize, usize) {
+        let caches = rebuilder.signatures.lock().unwrap();
+        let cache = &caches[environment];
+        (cache.hits(), cache.misses(), cache.len())
+    }
+
+    /// The published manifest passes the server's self-check and a client's default
+    /// verification, which checks every recipe's own signature too.
+    fn check_manifest(publisher: &Publisher, key: &SigningKey) -> Arc<Snapshot> {
+        let snapshot = publisher.snapshot("production").unwrap();
+        let body = snapshot.manifest().body();
+        publish::self_check(body, key).unwrap();
+        let mut trusted = TrustedKeys::new();
+        trusted.insert(key.public_key().clone());
+        let loaded = manifest::load("manifest", body).unwrap();
+        let policy = VerifyPolicy {
+            require_signature: true,
+            recipe_signatures: RecipeSignatureCheck::Always,
+            freshness: None,
+        };
+        let verified = manifest::verify(loaded, &trusted, None, &policy).unwrap();
+        assert!(verified.bad_recipes().is_empty());
+        snapshot
+    }
+
+    async fn active_key(store: &Store) -> SigningKey {
+        let keys = store.signing_keys().await.unwrap();
+        read_key(keys.iter().find(|key| key.active).unwrap()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_rebuild_signs_only_the_changed_recipe_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("flightdeck.db").display());
+        let store = Store::open(&url).await.unwrap();
+        ensure_signing_key(&store, now()).await.unwrap();
+        let user = |name: &'static str, role| {
+            let store = store.clone();
+            async move {
+                let roles = [role];
+                let user = store.create_user(name, &roles, Actor::System, now());
+                Actor::User(user.await.unwrap().id)
+            }
+        };
+        let author = user("author", Role::Editor).await;
+        let approver = user("approver", Role::Approver).await;
+        let approve = |revision_id| {
+            let store = store.clone();
+            async move {
+                let request = store.request_approval(revision_id, author, now()).await;
+                let request = request.unwrap();
+                store
+                    .approve(request.id, "", approver, now())
+                    .await
+                    .unwrap();
+            }
+        };
+        let mut recipe_ids = Vec::new();
+        for n in 0..5 {
+            let (recipe, revision) = store
+                .create_recipe(
+                    Kind::Normandy,
+                    "production",
+                    &rollout(&format!("r{n}")),
+                    "",
+                    author,
+                    now(),
+                )
+                .await
+                .unwrap();
+            approve(revision.id).await;
+            store
+                .set_enabled(recipe.id, true, approver, now())
+                .await
+                .unwrap();
+            recipe_ids.push(recipe.id);
+        }
+        let publisher = Arc::new(Publisher::new());
+        let rebuilder = Rebuilder {
+            store: store.clone(),
+            publisher: Arc::clone(&publisher),
+            ofrep: ArcSwap::from_pointee(HashMap::new()),
+            clock: Arc::new(now),
+            serial: tokio::sync::Mutex::new(()),
+            signatures: Arc::new(Mutex::new(HashMap::new())),
+        };
+
+        rebuilder.rebuild("production").await.unwrap();
+        assert_eq!(cache_counts(&rebuilder, "production"), (0, 5, 5));
+        let key = active_key(&store).await;
+        let first = check_manifest(&publisher, &key);
+
+        // One recipe changes (a new approved revision): only it is signed again.
+        let (_, revision, new) = store
+            .update_recipe(recipe_ids[2], &rollout("changed"), "", author, now())
+            .await
+            .unwrap();
+        assert!(new);
+        approve(revision.id).await;
+        rebuilder.rebuild("production").await.unwrap();
+        assert_eq!(cache_counts(&rebuilder, "production"), (4, 1, 5));
+        let second = check_manifest(&publisher, &key);
+        assert!(second.serial() > first.serial());
+        assert_ne!(second.manifest().etag(), first.manifest().etag());
+
+        // Concurrent rebuilds of one environment each hold the cache alone, and leave it
+        // whole.
+        let (a, b) = tokio::join!(
+            rebuilder.rebuild("production"),
+            rebuilder.rebuild("production")
+        );
+        a.unwrap();
+        b.unwrap();
+        assert_eq!(cache_counts(&rebuilder, "production"), (5, 0, 5));
+        let third = check_manifest(&publisher, &key);
+        assert_eq!(third.manifest().body(), second.manifest().body());
+
+        // A new key signs every recipe again.
+        let rotated = admin::bootstrap::new_signing_key().unwrap();
+        store
+            .add_signing_key(&rotated, true, Actor::System, now())
+            .await
+            .unwrap();
+        rebuilder.rebuild("production").await.unwrap();
+        assert_eq!(cache_counts(&rebuilder, "production"), (0, 5, 5));
+        let new_key = active_key(&store).await;
+        assert_ne!(new_key.key_id(), key.key_id());
+        check_manifest(&publisher, &new_key);
+        store.shutdown().await;
+    }
 }

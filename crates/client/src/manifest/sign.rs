@@ -1,6 +1,7 @@
-//! Writing a signed unified manifest.
+//! Writing a signed unified manifest, reusing the recipe signatures of earlier builds
+//! ([`SignatureCache`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use flightdeck_core::diagnostic::Diagnostic;
 use flightdeck_core::model::normandy::{
@@ -8,10 +9,11 @@ use flightdeck_core::model::normandy::{
 };
 use jiff::Timestamp;
 use serde_json::Value;
+use sha2::{Digest as _, Sha256};
 
 use super::{FORMAT, Loaded, MAX_SERIAL, ManifestSource, VERSION};
 use crate::canonical;
-use crate::signature::{ALGORITHM, SignatureError, SigningKey};
+use crate::signature::{ALGORITHM, SignatureError, SigningKey, content_digest};
 
 /// The member of a minimal recipe that the core parser keeps among a recipe's other keys.
 const USES_ONLY_BASELINE: &str = "uses_only_baseline_capabilities";
@@ -69,11 +71,99 @@ pub enum SignError {
 ///
 /// Inputs with errors are refused, as are two inputs with experiments, a recipe id that
 /// appears twice, and a serial above [`MAX_SERIAL`].
+///
+/// Every signature is made anew; a signer that builds manifests again and again (a server
+/// rebuilding after each change) uses [`sign_manifest_with`] to reuse the unchanged recipes'
+/// signatures.
 pub fn sign_manifest(
     parts: &[&Loaded],
     key: &SigningKey,
     serial: u64,
     published_at: Timestamp,
+) -> Result<Value, SignError> {
+    sign_manifest_with(parts, key, serial, published_at, &mut SignatureCache::new())
+}
+
+/// Recipe signatures already made, by what was signed and the key that signed it, so that a
+/// manifest built again signs only the recipes that changed.
+///
+/// An entry's key is the SHA-256 of the signing key's SPKI DER encoding (the whole key, not
+/// its 64-bit [`KeyId`](crate::signature::KeyId)) and the content digest of the recipe's
+/// canonical bytes ([`content_digest`]: the SHA-384 that the ECDSA signature itself signs).
+/// A signature is therefore reused exactly when it is a valid signature of the recipe by
+/// that key: an entry that matched the wrong data would be a SHA-384 collision, which
+/// breaks the signature anyway. A different key (a key rotation) finds no entry and signs
+/// every recipe again.
+///
+/// Signatures are deterministic (RFC 6979), so a reused signature is the one signing anew
+/// would give and a manifest is byte-identical with or without the cache. The
+/// whole-document signature is never cached: it covers the serial and time, which change
+/// with every new publication.
+///
+/// The cache holds only what the last successful build used: [`sign_manifest_with`]
+/// replaces its entries with the ones that build looked up, so it never holds more than one
+/// manifest's recipes, and a removed recipe's signature goes with it.
+#[derive(Debug, Clone, Default)]
+pub struct SignatureCache {
+    entries: HashMap<CacheKey, String>,
+    hits: usize,
+    misses: usize,
+}
+
+/// What a cached signature signed: the signer's SPKI DER SHA-256 and the content digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct CacheKey {
+    signer: [u8; 32],
+    digest: [u8; 48],
+}
+
+impl SignatureCache {
+    /// An empty cache.
+    pub fn new() -> SignatureCache {
+        SignatureCache::default()
+    }
+
+    /// How many signatures the cache holds (those of the last build's recipes).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the cache holds no signature.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// How many recipe signatures the last successful build took from the cache.
+    pub fn hits(&self) -> usize {
+        self.hits
+    }
+
+    /// How many recipe signatures the last successful build made anew (the whole-document
+    /// signature, always made anew, is not counted).
+    pub fn misses(&self) -> usize {
+        self.misses
+    }
+
+    /// Forgets every signature and the counts.
+    pub fn clear(&mut self) {
+        *self = SignatureCache::default();
+    }
+}
+
+/// [`sign_manifest`], taking each recipe's signature from `cache` when it holds one made by
+/// `key` for the same recipe bytes, and signing the others.
+///
+/// On success the cache holds exactly the signatures of this manifest's recipes (the others
+/// are evicted) and counts its hits and misses; on an error it is left as it was. The
+/// document is the one [`sign_manifest`] writes for the same arguments: the records'
+/// `signature.timestamp` is `published_at` whether the signature was reused or not, so the
+/// output does not depend on what the cache held.
+pub fn sign_manifest_with(
+    parts: &[&Loaded],
+    key: &SigningKey,
+    serial: u64,
+    published_at: Timestamp,
+    cache: &mut SignatureCache,
 ) -> Result<Value, SignError> {
     if serial > MAX_SERIAL {
         return Err(SignError::Serial(serial));
@@ -132,9 +222,33 @@ pub fn sign_manifest(
 
     let timestamp = published_at.to_string();
     let public_key = key.public_key().to_base64_der();
+    let signer: [u8; 32] = Sha256::digest(key.public_key().spki_der()).into();
+    // The entries this build uses: they become the cache when it succeeds.
+    let mut used: HashMap<CacheKey, String> = HashMap::with_capacity(recipes.len());
+    let (mut hits, mut misses) = (0, 0);
     let mut records = Vec::with_capacity(recipes.len());
     for (recipe, _) in recipes {
-        let signature = key.sign(&canonical::to_vec(&recipe))?;
+        let bytes = canonical::to_vec(&recipe);
+        let entry = CacheKey {
+            signer,
+            digest: content_digest(&bytes),
+        };
+        let cached = cache
+            .entries
+            .get(&entry)
+            .or_else(|| used.get(&entry))
+            .cloned();
+        let signature = match cached {
+            Some(signature) => {
+                hits += 1;
+                signature
+            }
+            None => {
+                misses += 1;
+                key.sign(&bytes)?
+            }
+        };
+        used.insert(entry, signature.clone());
         let mut signature_object = JsonMap::new();
         signature_object.insert("signature".to_owned(), Value::String(signature));
         signature_object.insert("timestamp".to_owned(), Value::String(timestamp.clone()));
@@ -162,6 +276,11 @@ pub fn sign_manifest(
     signature_object.insert("keyId".to_owned(), Value::String(key.key_id().to_string()));
     signature_object.insert("alg".to_owned(), Value::String(ALGORITHM.to_owned()));
     document.insert("signature".to_owned(), Value::Object(signature_object));
+    *cache = SignatureCache {
+        entries: used,
+        hits,
+        misses,
+    };
     Ok(Value::Object(document))
 }
 

@@ -1,5 +1,7 @@
 //! Unit tests of the manifest types; the end-to-end tests are in `tests/signature_manifest.rs`.
 
+use std::collections::BTreeMap;
+
 use flightdeck_core::diagnostic::{Diagnostic, FieldPath, Position};
 
 use super::*;
@@ -211,4 +213,163 @@ fn signed_manifests_list_nested_keys_in_canonical_order() {
     trusted.insert(key.public_key().clone());
     let verified = verify(loaded, &trusted, None, &VerifyPolicy::default()).unwrap();
     assert!(verified.bad_recipes().is_empty());
+}
+
+// A second key for tests only (generated with `openssl genpkey -algorithm EC -pkeyopt
+// ec_paramgen_curve:P-384`); never trust it anywhere else.
+const SECOND_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIG2AgEAMBAGByqGSM49AgEGBSuBBAAiBIGeMIGbAgEBBDCzoqq4Pt34Erk3BfIu
+DR8ndraDrg8Mv1mB1TzS7no0cpZobXEyqd1BPKfVDBLMVl6hZANiAAR/5BJXAXrm
+2/m7wPNMmjNW6Ljpm+eIGwQLJpUdN1jqJTx+LAeD9hOys1pdIYV6PbPCna7sqMrP
+qvp4RHxu5MMJaKPx6Maa+U0N1JZeNOord74q25YkC7VTawxRwCH7Nx4=
+-----END PRIVATE KEY-----
+";
+
+fn bench_key() -> crate::signature::SigningKey {
+    crate::signature::SigningKey::from_pem(
+        "bench-signing-key.pem",
+        include_str!("../../benches/data/bench-signing-key.pem"),
+    )
+    .unwrap()
+}
+
+fn second_key() -> crate::signature::SigningKey {
+    crate::signature::SigningKey::from_pem("second.pem", SECOND_KEY).unwrap()
+}
+
+/// Preference rollbacks, one per `(id, slug)`.
+fn rollbacks(recipes: &[(u64, &str)]) -> Loaded {
+    let items: Vec<Value> = recipes
+        .iter()
+        .map(|(id, slug)| {
+            serde_json::json!({
+                "id": id, "name": format!("Roll back {slug}"), "revision_id": format!("{id}0"),
+                "action": "preference-rollback", "arguments": {"rolloutSlug": slug},
+                "filter_expression": "true", "capabilities": ["action.preference-rollback"]
+            })
+        })
+        .collect();
+    load("r.json", Value::Array(items).to_string().as_bytes()).unwrap()
+}
+
+/// Signs `parts` with `cache` as compact JSON bytes.
+fn signed_bytes(
+    parts: &[&Loaded],
+    key: &crate::signature::SigningKey,
+    serial: u64,
+    cache: &mut SignatureCache,
+) -> Vec<u8> {
+    let published = "2026-11-21T10:00:00Z".parse().unwrap();
+    let signed = sign_manifest_with(parts, key, serial, published, cache).unwrap();
+    serde_json::to_vec(&signed).unwrap()
+}
+
+/// Verifies `bytes` as a client trusting `key` would, every recipe signature included.
+fn verifies(bytes: &[u8], key: &crate::signature::SigningKey) {
+    let loaded = load("m.json", bytes).unwrap();
+    let mut trusted = crate::signature::TrustedKeys::new();
+    trusted.insert(key.public_key().clone());
+    let policy = VerifyPolicy {
+        require_signature: true,
+        recipe_signatures: RecipeSignatureCheck::Always,
+        freshness: None,
+    };
+    let verified = verify(loaded, &trusted, None, &policy).unwrap();
+    assert!(
+        verified.bad_recipes().is_empty(),
+        "{:?}",
+        verified.bad_recipes()
+    );
+}
+
+/// The recipe signatures of a signed manifest, by recipe id.
+fn recipe_signatures(bytes: &[u8]) -> BTreeMap<u64, String> {
+    let document: Value = serde_json::from_slice(bytes).unwrap();
+    document["normandy"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|record| {
+            (
+                record["recipe"]["id"].as_u64().unwrap(),
+                record["signature"]["signature"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn cached_signatures_give_byte_identical_documents() {
+    let key = bench_key();
+    let recipes = rollbacks(&[(1, "a"), (2, "b"), (3, "c"), (4, "d")]);
+    let mut cache = SignatureCache::new();
+    let first = signed_bytes(&[&recipes], &key, 7, &mut cache);
+    assert_eq!((cache.hits(), cache.misses(), cache.len()), (0, 4, 4));
+    let second = signed_bytes(&[&recipes], &key, 7, &mut cache);
+    assert_eq!((cache.hits(), cache.misses(), cache.len()), (4, 0, 4));
+    assert_eq!(first, second);
+    verifies(&second, &key);
+    // RFC 6979: what the cache gives is what signing anew gives.
+    let published = "2026-11-21T10:00:00Z".parse().unwrap();
+    let fresh = serde_json::to_vec(&sign_manifest(&[&recipes], &key, 7, published).unwrap());
+    assert_eq!(fresh.unwrap(), first);
+}
+
+#[test]
+fn only_a_changed_recipe_is_signed_again() {
+    let key = bench_key();
+    let mut cache = SignatureCache::new();
+    let before = signed_bytes(
+        &[&rollbacks(&[(1, "a"), (2, "b"), (3, "c"), (4, "d")])],
+        &key,
+        7,
+        &mut cache,
+    );
+    // Recipe 2 changes, 3 is removed, 5 is added, and the serial moves on.
+    let after = signed_bytes(
+        &[&rollbacks(&[(1, "a"), (2, "b2"), (4, "d"), (5, "e")])],
+        &key,
+        8,
+        &mut cache,
+    );
+    assert_eq!((cache.hits(), cache.misses()), (2, 2));
+    verifies(&after, &key);
+    let (before, after) = (recipe_signatures(&before), recipe_signatures(&after));
+    assert_eq!(after[&1], before[&1]);
+    assert_eq!(after[&4], before[&4]);
+    assert_ne!(after[&2], before[&2]);
+    // Only what the last build used is kept: recipe 3 and the old recipe 2 were evicted.
+    assert_eq!(cache.len(), 4);
+    let again = rollbacks(&[(1, "a"), (2, "b"), (3, "c"), (4, "d")]);
+    signed_bytes(&[&again], &key, 9, &mut cache);
+    assert_eq!((cache.hits(), cache.misses(), cache.len()), (2, 2, 4));
+
+    // A failed build leaves the cache as it was.
+    let published = "2026-11-21T10:00:00Z".parse().unwrap();
+    let loaded = rollbacks(&[(9, "z")]);
+    let error = sign_manifest_with(&[&loaded], &key, MAX_SERIAL + 1, published, &mut cache);
+    assert!(matches!(error, Err(SignError::Serial(_))));
+    assert_eq!((cache.hits(), cache.misses(), cache.len()), (2, 2, 4));
+    signed_bytes(&[&again], &key, 9, &mut cache);
+    assert_eq!((cache.hits(), cache.misses()), (4, 0));
+}
+
+#[test]
+fn a_different_key_signs_every_recipe_again() {
+    let (key, second) = (bench_key(), second_key());
+    assert_ne!(key.key_id(), second.key_id());
+    let recipes = rollbacks(&[(1, "a"), (2, "b"), (3, "c")]);
+    let mut cache = SignatureCache::new();
+    signed_bytes(&[&recipes], &key, 7, &mut cache);
+    let rotated = signed_bytes(&[&recipes], &second, 8, &mut cache);
+    assert_eq!((cache.hits(), cache.misses(), cache.len()), (0, 3, 3));
+    verifies(&rotated, &second);
+    // The first key's signatures were evicted with the rotation.
+    signed_bytes(&[&recipes], &key, 9, &mut cache);
+    assert_eq!((cache.hits(), cache.misses()), (0, 3));
+    cache.clear();
+    assert!(cache.is_empty() && cache.misses() == 0);
 }
