@@ -5,7 +5,7 @@
 //! rollout gives back exactly the preferences there were before, except those the user
 //! changed.
 
-mod normandy_support;
+use crate::normandy_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 

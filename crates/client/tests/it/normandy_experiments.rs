@@ -2,7 +2,7 @@
 //! (normandy-nimbus §3.3), the golden lifecycle and branch vectors of seed-originals §3.3, and
 //! the end conditions of seed 002, checked on preferences, records and exact event sequences.
 
-mod normandy_support;
+use crate::normandy_support;
 
 use flightdeck_client::normandy::{
     self, EnrollError, StartPreference, StartRequest, StopError, Suitability,

@@ -3,7 +3,7 @@
 //! preferences and a state document, runs steps, and checks the preferences, the rollout
 //! records, the exact event sequence and the telemetry annotations.
 
-mod normandy_support;
+use crate::normandy_support;
 
 use flightdeck_client::normandy::{self, Suitability};
 use flightdeck_core::model::normandy::Recipe;

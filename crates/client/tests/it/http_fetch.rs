@@ -1,6 +1,6 @@
 //! Manifest fetches against a real HTTP server on 127.0.0.1, through the real reqwest client.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
