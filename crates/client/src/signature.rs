@@ -15,7 +15,7 @@
 //! Keys are read, written and used for signing with RustCrypto's `p384`; signatures are
 //! verified with `aws-lc-rs` (assembly P-384, about four times faster, which matters because a
 //! client verifies its manifest at every run). Both accept exactly the signatures OpenSSL
-//! accepts (see `tests/signature_openssl.rs`).
+//! accepts (see `tests/it/signature_openssl.rs`).
 
 use std::fmt;
 use std::path::Path;

@@ -1,4 +1,4 @@
-//! Unit tests of the manifest types; the end-to-end tests are in `tests/signature_manifest.rs`.
+//! Unit tests of the manifest types; the end-to-end tests are in `tests/it/signature_manifest.rs`.
 
 use std::collections::BTreeMap;
 
