@@ -31,7 +31,7 @@ mod unified;
 mod verify;
 
 use std::fmt;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use flightdeck_core::diagnostic::Diagnostic;
 use flightdeck_core::model::manifest_v1::Manifest;
@@ -39,7 +39,7 @@ use flightdeck_core::model::normandy::RecipeSet;
 use jiff::Timestamp;
 use serde_json::Value;
 
-pub use load::load;
+pub use load::{load, load_shared};
 pub use sign::{SignError, SignatureCache, sign_manifest, sign_manifest_with};
 pub use verify::{
     Freshness, LastAccepted, RecipeSignatureCheck, Verified, VerifyError, VerifyPolicy, verify,
@@ -136,8 +136,9 @@ pub struct Loaded {
     /// through one, built from `text` on first use for a unified manifest (a client run
     /// never needs it).
     document: OnceLock<Value>,
-    /// The document's text, when `document` is built on first use.
-    text: Option<Box<str>>,
+    /// The document's text, when `document` is built on first use; shared with the caller
+    /// when it was loaded with [`load_shared`].
+    text: Option<Arc<str>>,
     content_sha256: ContentHash,
     /// The content digest of the signed bytes of a unified manifest
     /// ([`crate::signature::content_digest`]).

@@ -29,6 +29,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use flightdeck_core::context::{ClientContext, PrefEntry, PrefSnapshot, PrefValue};
 use flightdeck_core::evaluate::{ClientFacts, EvalInput, JsFilter};
@@ -614,6 +615,22 @@ fn run_recipes(
     normandy::run(session, &runs, recipes.recipes.is_empty());
 }
 
+/// A fetched or read manifest document: text, which the loaded manifest can share, or bytes
+/// that are not UTF-8 (refused by the loader, with the place named).
+enum Document {
+    Text(Arc<str>),
+    Bytes(Vec<u8>),
+}
+
+impl Document {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Document::Text(text) => text.as_bytes(),
+            Document::Bytes(bytes) => bytes,
+        }
+    }
+}
+
 /// Gets the manifest for this run: the new one if it can be had and is acceptable, else the
 /// last good one.
 fn obtain_manifest(
@@ -678,6 +695,13 @@ fn obtain_manifest(
         }
         fall_back(env, state, reason)
     };
+    // Text (nearly always): kept once, shared by the loaded manifest and the writes below,
+    // rather than copied into the loaded manifest (a megabyte at 1,000 recipes).
+    let document = match String::from_utf8(bytes) {
+        Ok(text) => Document::Text(Arc::from(text)),
+        Err(error) => Document::Bytes(error.into_bytes()),
+    };
+    let bytes = document.bytes();
     let path = env.profile.last_good_manifest_path();
     // A manifest that is not the last good one byte for byte (a first run, a new
     // publication) is written to a temporary file while it is read and verified, so that
@@ -691,16 +715,18 @@ fn obtain_manifest(
             .then(|| {
                 std::thread::Builder::new()
                     .name("flightdeck-stage".to_owned())
-                    .spawn_scoped(scope, || stage_file(&path, &bytes))
+                    .spawn_scoped(scope, || stage_file(&path, bytes))
                     .ok()
             })
             .flatten();
-        let checked = manifest::load(&origin.describe(), &bytes)
-            .map_err(|e| e.to_string())
-            .and_then(|loaded| {
-                manifest::verify(loaded, trusted_keys(env), last.as_ref(), &policy(env))
-                    .map_err(|e| format!("refused: {e}"))
-            });
+        let loaded = match &document {
+            Document::Text(text) => manifest::load_shared(&origin.describe(), text),
+            Document::Bytes(bytes) => manifest::load(&origin.describe(), bytes),
+        };
+        let checked = loaded.map_err(|e| e.to_string()).and_then(|loaded| {
+            manifest::verify(loaded, trusted_keys(env), last.as_ref(), &policy(env))
+                .map_err(|e| format!("refused: {e}"))
+        });
         (checked, stager.and_then(|stager| stager.join().ok()))
     });
     let verified = match checked {
@@ -715,7 +741,7 @@ fn obtain_manifest(
         let written = match staged {
             Some(Ok(staged)) => staged.put_in_place(),
             // Not staged (or staging failed): written here.
-            _ => write_atomically(&path, &bytes),
+            _ => write_atomically(&path, bytes),
         };
         if let Err(e) = written {
             // The manifest is still good for this run; the next run gets it again.

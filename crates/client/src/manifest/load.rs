@@ -1,6 +1,6 @@
 //! Reading a manifest document of any accepted format.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use flightdeck_core::diagnostic::{Diagnostic, FieldPath, JsonLocator, Position};
 use flightdeck_core::model::{JsonFormat, Parsed, detect_json_format, manifest_v1, normandy};
@@ -20,6 +20,18 @@ use crate::canonical;
 /// whole. Problems with single recipes or experiments come back as diagnostics of the
 /// [`Loaded`] document.
 pub fn load(name: &str, bytes: &[u8]) -> Result<Loaded, ManifestError> {
+    load_text(name, bytes, None)
+}
+
+/// [`load`] for a text the caller keeps too (a client run writes it to disk after the
+/// check): a unified manifest holds this text instead of a copy of it, which saves a copy of
+/// the whole document in memory.
+pub fn load_shared(name: &str, text: &Arc<str>) -> Result<Loaded, ManifestError> {
+    load_text(name, text.as_bytes(), Some(text))
+}
+
+/// [`load`], with the text shared when the caller has it as `shared`.
+fn load_text(name: &str, bytes: &[u8], shared: Option<&Arc<str>>) -> Result<Loaded, ManifestError> {
     let fail = |position: Position, path: FieldPath, message: String| ManifestError {
         diagnostics: vec![Diagnostic::error(name, position, path, message)],
     };
@@ -45,7 +57,7 @@ pub fn load(name: &str, bytes: &[u8]) -> Result<Loaded, ManifestError> {
     // A unified manifest (what a client reads at every run) has its own reader, which does
     // not build a `serde_json::Value` of the document.
     if text.trim_start().starts_with('{')
-        && let Some(result) = super::unified::read(name, text)
+        && let Some(result) = super::unified::read(name, text, shared)
     {
         return result;
     }

@@ -97,6 +97,17 @@ fn the_unified_reader_hashes_what_the_value_writer_writes() {
         );
         assert_eq!(text.len() > 64 * 1024, padding > 0);
         let loaded = load("m.json", text.as_bytes()).unwrap();
+        // Loading a text the caller keeps reads the same, and holds that text, not a copy.
+        let shared: std::sync::Arc<str> = std::sync::Arc::from(text.as_str());
+        let from_shared = load_shared("m.json", &shared).unwrap();
+        assert_eq!(
+            from_shared.source().recipes().map(|set| &set.recipes),
+            loaded.source().recipes().map(|set| &set.recipes)
+        );
+        assert_eq!(from_shared.diagnostics(), loaded.diagnostics());
+        assert_eq!(from_shared.content_sha256(), loaded.content_sha256());
+        assert_eq!(std::sync::Arc::strong_count(&shared), 2);
+        assert_eq!(from_shared.document(), loaded.document());
         assert_eq!(loaded.source().format_name(), FORMAT);
         assert_eq!(loaded.source().recipes().unwrap().recipes.len(), 1);
         let document: Value = serde_json::from_str(&text).unwrap();

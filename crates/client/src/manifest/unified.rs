@@ -10,6 +10,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 use flightdeck_core::diagnostic::{Diagnostic, FieldPath, JsonLocator, PathSegment, Position};
 use flightdeck_core::model::{Parsed, manifest_v1, normandy};
@@ -67,7 +68,14 @@ impl Member<'_> {
 /// one, as `serde_json` reads duplicates) is the string [`FORMAT`]. `None` when it is not,
 /// and when it cannot be read this way; [`super::load`] then reads it as a `serde_json::Value`
 /// and reports what is wrong.
-pub(super) fn read(name: &str, text: &str) -> Option<Result<Loaded, ManifestError>> {
+///
+/// `shared`, when given, is `text` as the caller keeps it: the loaded document holds it
+/// rather than a copy.
+pub(super) fn read(
+    name: &str,
+    text: &str,
+    shared: Option<&Arc<str>>,
+) -> Option<Result<Loaded, ManifestError>> {
     let raw_members = top_members(text)?;
     let (_, format) = raw_members.iter().rev().find(|(key, _)| key == "format")?;
     if Node::parse(format, 0).ok()?.node.as_str() != Some(FORMAT) {
@@ -112,7 +120,7 @@ pub(super) fn read(name: &str, text: &str) -> Option<Result<Loaded, ManifestErro
         .collect();
     Some(read_members(
         name,
-        text,
+        (text, shared),
         members,
         &mut locator,
         (signed.content_sha256, signed.digest),
@@ -390,7 +398,7 @@ fn serde_members(text: &str) -> Option<Vec<(Cow<'_, str>, &str)>> {
 /// Checks the members of a unified manifest and puts the parts together.
 fn read_members(
     name: &str,
-    text: &str,
+    (text, shared): (&str, Option<&Arc<str>>),
     members: Vec<Member<'_>>,
     locator: &mut JsonLocator,
     (content_sha256, signed_digest): (ContentHash, [u8; 48]),
@@ -585,7 +593,7 @@ fn read_members(
         }),
         diagnostics: sorted(diagnostics),
         document: std::sync::OnceLock::new(),
-        text: Some(text.into()),
+        text: Some(shared.map_or_else(|| Arc::from(text), Arc::clone)),
         content_sha256,
         signed_digest: Some(signed_digest),
     })

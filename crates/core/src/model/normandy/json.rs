@@ -79,6 +79,17 @@ impl<'a, 't> Cx<'a, 't> {
         }
     }
 
+    /// A context for a text that serde_json is still reading (a streamed array): fields
+    /// may be located before the end of the text is known to be valid, so the locator reads
+    /// every token instead of skipping containers by their brackets. Only diagnostics pay
+    /// for that.
+    pub fn streaming(file: &'a str, text: &'a str) -> Cx<'a, 't> {
+        Cx {
+            locator: JsonLocator::new(text),
+            ..Cx::new(file, text)
+        }
+    }
+
     /// A context for the text `text` of `file` and the tree `root` read from it.
     pub fn with_tree(file: &'a str, text: &'a str, root: &'t Json<'a>) -> Cx<'a, 't> {
         Cx {

@@ -1,12 +1,16 @@
 //! Recognising recipe shapes and reading recipe bodies.
 
 use std::collections::{BTreeSet, HashMap};
+use std::fmt;
 use std::sync::OnceLock;
+
+use serde::de::{self, Deserializer as _, MapAccess, SeqAccess, Visitor};
 
 use crate::diagnostic::{Diagnostic, FieldPath, Position};
 use crate::model::Parsed;
 
 use super::json::{Cx, Json, JsonObj, Loc, byte_offset, extras, type_name};
+use super::tree::JsonVisitor;
 use super::{
     Container, FilterSource, JsonMap, Layout, OtherRevision, Recipe, RecipeSet, RevisionId,
     RevisionSlot, SUPPORTED_ACTIONS, Shape, Signature, action_family, arguments, filter,
@@ -32,25 +36,53 @@ pub fn parse(file: &str, text: &str) -> Parsed<RecipeSet> {
             )],
         };
     }
+    let invalid_json = |error: serde_json::Error| Parsed {
+        value: None,
+        diagnostics: vec![Diagnostic::error(
+            file,
+            serde_position(text, &error),
+            FieldPath::root(),
+            format!("invalid JSON: {error}"),
+        )],
+    };
+    // A bare array (the common shape, and a signed manifest's) is read one recipe at a time:
+    // each recipe's tree is dropped once its recipe is built, so a 1,000-recipe manifest never
+    // holds the tree of every recipe beside the recipes. What is read before a syntax error
+    // further on is dropped: the error is the only diagnostic, as for any other shape.
     // serde_json bounds nesting (128 levels), so hostile input cannot exhaust the stack.
-    let json: Json = match serde_json::from_str(text) {
-        Ok(json) => json,
-        Err(error) => {
+    let mut streamed = Streamed {
+        cx: Cx::streaming(file, text),
+        parsed: Vec::new(),
+    };
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let top = match deserializer
+        .deserialize_any(TopVisitor {
+            streamed: &mut streamed,
+        })
+        .and_then(|top| deserializer.end().map(|()| top))
+    {
+        Ok(top) => top,
+        Err(error) => return invalid_json(error),
+    };
+    let json = match top {
+        Top::Streamed => {
+            let Streamed { mut cx, parsed } = streamed;
+            cross_checks(&mut cx, &parsed);
             return Parsed {
-                value: None,
-                diagnostics: vec![Diagnostic::error(
-                    file,
-                    serde_position(text, &error),
-                    FieldPath::root(),
-                    format!("invalid JSON: {error}"),
-                )],
+                value: Some(RecipeSet {
+                    recipes: parsed.into_iter().map(|entry| entry.recipe).collect(),
+                    container: Container::Array,
+                }),
+                diagnostics: cx.diagnostics,
             };
         }
+        Top::Tree(json) => json,
     };
     let mut cx = Cx::with_tree(file, text, &json);
     let root = Loc::Root;
     // The recipes, and the key of the listing that holds them (`None` for a bare array).
     let (container, items, listing_key): (Container, &[Json], Option<&'static str>) = match &json {
+        // Arrays are streamed above; this arm only keeps the match whole.
         Json::Array(items) => (Container::Array, items.as_slice(), None),
         Json::Object(map) if is_listing(map, "results") => (
             Container::Paginated {
@@ -113,6 +145,85 @@ pub fn parse(file: &str, text: &str) -> Parsed<RecipeSet> {
     Parsed {
         value,
         diagnostics: cx.diagnostics,
+    }
+}
+
+/// What [`TopVisitor`] read: a bare array's recipes (into [`Streamed`]), or the tree of any
+/// other document.
+enum Top<'a> {
+    Streamed,
+    Tree(Json<'a>),
+}
+
+/// The recipes of a bare array, read one element at a time, and their diagnostics.
+struct Streamed<'a, 't> {
+    cx: Cx<'a, 't>,
+    parsed: Vec<Entry>,
+}
+
+/// Reads a document's top level: the elements of an array one by one into recipes, anything
+/// else into a tree (as [`Json`]'s own visitor does).
+struct TopVisitor<'s, 'a, 't> {
+    streamed: &'s mut Streamed<'a, 't>,
+}
+
+impl<'de> Visitor<'de> for TopVisitor<'_, '_, '_> {
+    type Value = Top<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any valid JSON value")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Top<'de>, A::Error> {
+        let mut index = 0;
+        while let Some(item) = seq.next_element::<Json<'de>>()? {
+            let path = Loc::Root.index(index);
+            let place = ItemPlace {
+                listing_key: None,
+                index: Some(index),
+            };
+            if let Some(entry) = parse_item(&mut self.streamed.cx, &item, &path, place) {
+                self.streamed.parsed.push(entry);
+            }
+            index += 1;
+        }
+        Ok(Top::Streamed)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Top<'de>, A::Error> {
+        JsonVisitor.visit_map(map).map(Top::Tree)
+    }
+
+    fn visit_bool<E: de::Error>(self, value: bool) -> Result<Top<'de>, E> {
+        JsonVisitor.visit_bool(value).map(Top::Tree)
+    }
+
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<Top<'de>, E> {
+        JsonVisitor.visit_i64(value).map(Top::Tree)
+    }
+
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<Top<'de>, E> {
+        JsonVisitor.visit_u64(value).map(Top::Tree)
+    }
+
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<Top<'de>, E> {
+        JsonVisitor.visit_f64(value).map(Top::Tree)
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, value: &'de str) -> Result<Top<'de>, E> {
+        JsonVisitor.visit_borrowed_str(value).map(Top::Tree)
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<Top<'de>, E> {
+        JsonVisitor.visit_str(value).map(Top::Tree)
+    }
+
+    fn visit_string<E: de::Error>(self, value: String) -> Result<Top<'de>, E> {
+        JsonVisitor.visit_string(value).map(Top::Tree)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Top<'de>, E> {
+        JsonVisitor.visit_unit().map(Top::Tree)
     }
 }
 

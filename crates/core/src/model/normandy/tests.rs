@@ -599,6 +599,48 @@ fn validation_errors_name_file_line_column_and_path() {
     }
 }
 
+/// A bare array is read one recipe at a time; a listing is read as one tree. Both give the
+/// same recipes, and the same diagnostics at the places the text scanner finds.
+#[test]
+fn a_streamed_array_reads_as_a_listing_does() {
+    let items: Vec<&str> = VALIDATION_CASES.iter().map(|(text, _)| *text).collect();
+    let array = format!("[\n{}\n]", items.join(",\n"));
+    let listing = format!("{{\"results\": [\n{}\n]}}", items.join(",\n"));
+    let streamed = parse("a.json", &array);
+    let whole = parse("a.json", &listing);
+    let (Some(streamed_set), Some(whole_set)) = (&streamed.value, &whole.value) else {
+        panic!("both documents are read");
+    };
+    assert_eq!(streamed_set.recipes, whole_set.recipes);
+    assert_eq!(streamed_set.container, Container::Array);
+    // Every case's own diagnostics, and cross-recipe ones (the cases share ids).
+    let own: usize = VALIDATION_CASES.iter().map(|(_, e)| e.len()).sum();
+    assert!(streamed.diagnostics.len() > own);
+    assert_eq!(streamed.diagnostics.len(), whole.diagnostics.len());
+    for (from_array, from_listing) in streamed.diagnostics.iter().zip(&whole.diagnostics) {
+        assert_eq!(from_array.message, from_listing.message);
+        assert_eq!(
+            format!("results{}", from_array.path),
+            from_listing.path.to_string()
+        );
+        let located = crate::diagnostic::locate_json(&array, &from_array.path);
+        assert_eq!(from_array.position, located, "{}", from_array.message);
+    }
+}
+
+/// A streamed array whose text breaks after a recipe with errors reports the syntax error
+/// alone, as a whole-document read does.
+#[test]
+fn a_syntax_error_after_streamed_recipes_is_the_only_diagnostic() {
+    let text = format!("[\n{},\n{{\"id\": ]", VALIDATION_CASES[0].0);
+    let parsed = parse("b.json", &text);
+    assert!(parsed.value.is_none());
+    let rendered: Vec<String> = parsed.diagnostics.iter().map(ToString::to_string).collect();
+    assert_eq!(rendered.len(), 1, "{rendered:?}");
+    assert!(rendered[0].contains("invalid JSON"), "{rendered:?}");
+    assert!(rendered[0].starts_with("b.json:7:"), "{rendered:?}");
+}
+
 #[test]
 fn recipe_level_errors() {
     let cases: &[(&str, &[&str])] = &[

@@ -208,7 +208,7 @@ impl<'de> Deserialize<'de> for Json<'de> {
 }
 
 /// Builds a [`Json`] the way `serde_json::Value`'s own visitor builds a value.
-struct JsonVisitor;
+pub(crate) struct JsonVisitor;
 
 impl<'de> Visitor<'de> for JsonVisitor {
     type Value = Json<'de>;
